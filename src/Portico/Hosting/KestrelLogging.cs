@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Logging;
+using Portico.Logging;
+using NginxLevel = Portico.Config.Syntax.LogLevel;
+
+namespace Portico.Hosting;
+
+/// <summary>Routes Kestrel's (and YARP's) own diagnostics into the current main error log.</summary>
+internal sealed class ErrorLogLoggerProvider : ILoggerProvider, ILoggerFactory
+{
+    private readonly Func<ErrorLog> _log;
+
+    public ErrorLogLoggerProvider(Func<ErrorLog> log)
+    {
+        _log = log;
+    }
+
+    public ILogger CreateLogger(string categoryName) => new Logger(_log, categoryName);
+
+    public void AddProvider(ILoggerProvider provider)
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(Func<ErrorLog> log, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && log().IsEnabled(Map(logLevel));
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
+
+            var message = formatter(state, exception);
+            if (exception is not null && logLevel >= LogLevel.Error)
+            {
+                message += " (" + exception.GetType().Name + ": " + exception.Message + ")";
+            }
+
+            var shortCategory = category[(category.LastIndexOf('.') + 1)..];
+            log().Write(Map(logLevel), shortCategory + ": " + message);
+        }
+
+        private static NginxLevel Map(LogLevel level) => level switch
+        {
+            LogLevel.Critical => NginxLevel.Crit,
+            LogLevel.Error => NginxLevel.Error,
+            LogLevel.Warning => NginxLevel.Warn,
+            LogLevel.Information => NginxLevel.Info,
+            _ => NginxLevel.Debug,
+        };
+    }
+}

@@ -1,0 +1,192 @@
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Portico.Compilation;
+using Portico.Config.Syntax;
+using Portico.Pipeline;
+using Portico.Routing;
+
+namespace Portico.Hosting;
+
+/// <summary>
+/// Kestrel's one terminal request delegate for a listening socket: picks the snapshot, the address
+/// configuration, the server by Host, normalizes the URI and runs the phase engine. No routing, no middleware.
+/// </summary>
+internal sealed class PorticoApplication : IHttpApplication<HttpContext>
+{
+    private static readonly object ConnectionKey = new();
+    private readonly KestrelListener _listener;
+    private readonly PorticoHost _host;
+
+    public PorticoApplication(KestrelListener listener, PorticoHost host)
+    {
+        _listener = listener;
+        _host = host;
+    }
+
+    public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+    public void DisposeContext(HttpContext context, Exception? exception)
+    {
+    }
+
+    public async Task ProcessRequestAsync(HttpContext http)
+    {
+        var snapshot = _host.Current!;
+        if (!snapshot.Listeners.TryGetValue(_listener.Key, out var listener))
+        {
+            // The socket left the configuration; its remaining connections finish on the last snapshot that had it.
+            snapshot = _listener.LastSnapshot;
+            listener = snapshot.Listeners[_listener.Key];
+        }
+
+        snapshot.Enter();
+        RequestContext? r = null;
+        try
+        {
+            var connection = GetConnection(http);
+            connection.CountRequest();
+            r = new RequestContext(http, snapshot, listener, connection);
+            await HandleAsync(r).ConfigureAwait(false);
+        }
+        catch (Exception e) when (r is not null)
+        {
+            await FailAsync(r, e).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (r is not null)
+            {
+                RunLogHandlers(r);
+            }
+
+            snapshot.Leave();
+        }
+    }
+
+    private static async ValueTask HandleAsync(RequestContext r)
+    {
+        var address = r.Listener.ForLocal(r.Connection.LocalAddress);
+        r.Address = address;
+        UriNormalizer.SplitTarget(r.RawTarget, out var path, out var query, out var lineHost);
+        r.Args = query;
+
+        var rawHost = lineHost ?? (r.Http.Request.Headers.Host is { Count: > 0 } h ? h[0] : null);
+        if (!string.IsNullOrEmpty(rawHost))
+        {
+            if (!UriNormalizer.TryNormalizeHost(rawHost, out var host))
+            {
+                await BadRequestAsync(r, address.Names.Default, "client sent invalid host header while reading client request headers").ConfigureAwait(false);
+                return;
+            }
+
+            r.Host = host;
+        }
+
+        var server = address.Names.Find(r.Host, out var match);
+        r.Server = server;
+        r.Location = server.ServerLevel;
+        if (match is not null)
+        {
+            r.SetCaptures(match, r.Host!);
+        }
+
+        var mergeSlashes = server.Block.Settings.Get<HttpCoreServerSettings>().MergeSlashes != false;
+        if (!UriNormalizer.TryNormalize(path, mergeSlashes, out var uri))
+        {
+            await BadRequestAsync(r, server, "client sent invalid request").ConfigureAwait(false);
+            return;
+        }
+
+        r.Uri = uri;
+        await RequestPipeline.RunAsync(r).ConfigureAwait(false);
+    }
+
+    private static ValueTask BadRequestAsync(RequestContext r, ServerRuntime server, string message)
+    {
+        r.Server = server;
+        r.Location = server.ServerLevel;
+        r.LogError(LogLevel.Info, message);
+        r.Status = 400;
+        return SpecialResponse.SendAsync(r);
+    }
+
+    private static async ValueTask FailAsync(RequestContext r, Exception e)
+    {
+        if (e is OperationCanceledException && r.Http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: nginx's 499 in the log.
+            r.Status = 499;
+            return;
+        }
+
+        r.LogError(LogLevel.Alert, $"unexpected failure: {e.GetType().Name}: {e.Message}");
+        if (r.Http.Response.HasStarted)
+        {
+            r.Http.Abort();
+            return;
+        }
+
+        r.Status = 500;
+        r.Location ??= r.Server?.ServerLevel!;
+        if (r.Location is null)
+        {
+            r.Http.Response.StatusCode = 500;
+            return;
+        }
+
+        try
+        {
+            await SpecialResponse.SendAsync(r).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            r.Http.Abort();
+        }
+    }
+
+    private static void RunLogHandlers(RequestContext r)
+    {
+        var location = r.Location;
+        if (location is null)
+        {
+            return;
+        }
+
+        if (r.Http.RequestAborted.IsCancellationRequested && !r.Http.Response.HasStarted && r.Status == 0)
+        {
+            r.Status = 499;
+        }
+
+        foreach (var h in location.LogHandlers)
+        {
+            try
+            {
+                h.Log(r);
+            }
+            catch (Exception e)
+            {
+                r.Snapshot.ErrorLog.Alert($"log handler failed: {e.Message}");
+            }
+        }
+    }
+
+    private static ClientConnection GetConnection(HttpContext http)
+    {
+        var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
+        if (items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
+        {
+            return known;
+        }
+
+        var c = http.Features.Get<IHttpConnectionFeature>();
+        var info = new ClientConnection(c?.RemoteIpAddress, c?.RemotePort ?? 0, c?.LocalIpAddress, c?.LocalPort ?? 0);
+        if (items is not null)
+        {
+            items[ConnectionKey] = info;
+        }
+
+        return info;
+    }
+}

@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Portico.Compilation;
+using Portico.Logging;
+using Portico.Routing;
+using Portico.Variables;
+
+namespace Portico.Pipeline;
+
+/// <summary>
+/// One request as Portico sees it: the snapshot it started with, the server and location chosen, the
+/// normalized URI, regex captures, variable values and the final status. Handlers read and change it.
+/// </summary>
+public sealed class RequestContext
+{
+    /// <summary>nginx's NGX_HTTP_MAX_URI_CHANGES + 1: rewrite cycles and internal redirects left.</summary>
+    public const int MaxUriChanges = 11;
+
+    private string?[]? _values;
+    private byte[]? _state;
+    private Match? _captures;
+    private string? _capturesSubject;
+    private Dictionary<object, object?>? _items;
+
+    public RequestContext(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
+    {
+        Http = http;
+        Snapshot = snapshot;
+        Listener = listener;
+        Connection = connection;
+        StartTimestamp = Stopwatch.GetTimestamp();
+        StartTime = DateTimeOffset.UtcNow;
+        var req = http.Features.GetRequiredFeature<IHttpRequestFeature>();
+        RawTarget = req.RawTarget;
+        Method = req.Method;
+        Protocol = req.Protocol;
+    }
+
+    public HttpContext Http { get; }
+    public RuntimeSnapshot Snapshot { get; }
+    public ListenerRuntime Listener { get; }
+    public ClientConnection Connection { get; }
+    public AddressRuntime Address { get; set; } = null!;
+    public ServerRuntime Server { get; set; } = null!;
+    public LocationRuntime Location { get; set; } = null!;
+
+    public long StartTimestamp { get; }
+    public DateTimeOffset StartTime { get; }
+
+    /// <summary>The request target as sent ($request_uri).</summary>
+    public string RawTarget { get; }
+
+    /// <summary>The method as sent; error_page redirects turn it into GET ($request_method follows).</summary>
+    public string Method { get; set; }
+
+    /// <summary>"HTTP/1.1", "HTTP/2" ($server_protocol).</summary>
+    public string Protocol { get; }
+
+    /// <summary>The normalized, percent-decoded path ($uri), changed by rewrites and redirects.</summary>
+    public string Uri { get; set; } = "/";
+
+    /// <summary>The query string without "?" ($args); empty when none.</summary>
+    public string Args { get; set; } = string.Empty;
+
+    /// <summary>Host without port, lower case, from the request line or Host header; null when absent.</summary>
+    public string? Host { get; set; }
+
+    /// <summary>The response status (nginx's r->headers_out.status / err_status).</summary>
+    public int Status { get; set; }
+
+    /// <summary>Rewrite cycles and internal redirects left before nginx's 500.</summary>
+    public int UriChangesLeft { get; set; } = MaxUriChanges;
+
+    /// <summary>Set after an internal redirect; "internal" locations accept only such requests.</summary>
+    public bool Internal { get; set; }
+
+    /// <summary>An error_page redirect already happened (recursive_error_pages off stops the next).</summary>
+    public bool ErrorPageDone { get; set; }
+
+    /// <summary>The named location an internal redirect targets, if any.</summary>
+    public LocationRuntime? RedirectNamed { get; set; }
+
+    /// <summary>Close the client connection after this response (nginx's keepalive = 0).</summary>
+    public bool CloseConnection { get; set; }
+
+    /// <summary>Header filters have been applied to this response.</summary>
+    public bool HeadersFiltered { get; set; }
+
+    /// <summary>The request line as received ($request).</summary>
+    public string RequestLine => Method == OriginalMethod
+        ? $"{Method} {RawTarget} {Protocol}"
+        : $"{OriginalMethod} {RawTarget} {Protocol}";
+
+    public string OriginalMethod => Http.Features.GetRequiredFeature<IHttpRequestFeature>().Method;
+
+    public ErrorLog ErrorLog => Location?.ErrorLog ?? Snapshot.ErrorLog;
+
+    // ---- variables ----
+
+    public string? GetVariable(Variable v)
+    {
+        if (_values is null)
+        {
+            var n = Snapshot.Variables.Count;
+            _values = new string?[n];
+            _state = new byte[n];
+        }
+
+        if (_state![v.Index] != 0)
+        {
+            return _values[v.Index];
+        }
+
+        var getter = v.Getter;
+        string? value;
+        if (getter is null)
+        {
+            // A declared but never-set variable: nginx's uninitialized value.
+            value = v.UserDeclared ? string.Empty : null;
+        }
+        else
+        {
+            value = getter(this);
+        }
+
+        if (v.Cacheable)
+        {
+            _values[v.Index] = value;
+            _state[v.Index] = 1;
+        }
+
+        return value;
+    }
+
+    /// <summary>Stores a value ("set", named captures, map results).</summary>
+    public void SetVariable(Variable v, string? value)
+    {
+        if (v.Setter is not null && value is not null)
+        {
+            v.Setter(this, value);
+            return;
+        }
+
+        if (_values is null)
+        {
+            var n = Snapshot.Variables.Count;
+            _values = new string?[n];
+            _state = new byte[n];
+        }
+
+        _values[v.Index] = value;
+        _state![v.Index] = 1;
+    }
+
+    /// <summary>Drops cached values of variables that depend on the URI or arguments after they change.</summary>
+    public void InvalidateVariable(Variable v)
+    {
+        if (_state is not null)
+        {
+            _state[v.Index] = 0;
+        }
+    }
+
+    /// <summary>Makes a regex match the source of $1..$9 and sets its named captures as variables.</summary>
+    public void SetCaptures(Match match, string subject)
+    {
+        _captures = match;
+        _capturesSubject = subject;
+        var groups = match.Groups;
+        if (groups.Count <= 1)
+        {
+            return;
+        }
+
+        foreach (Group g in groups)
+        {
+            if (g.Name.Length > 0 && !char.IsAsciiDigit(g.Name[0]))
+            {
+                var v = Snapshot.Variables.Find(g.Name.ToLowerInvariant());
+                if (v is not null)
+                {
+                    SetVariable(v, g.Success ? g.Value : string.Empty);
+                }
+            }
+        }
+    }
+
+    public string? GetCapture(int n)
+    {
+        if (_captures is null || n >= _captures.Groups.Count)
+        {
+            return null;
+        }
+
+        var g = _captures.Groups[n];
+        return g.Success ? g.Value : string.Empty;
+    }
+
+    public int CaptureCount => _captures?.Groups.Count ?? 0;
+
+    public string? CapturesSubject => _capturesSubject;
+
+    // ---- per-request module state ----
+
+    /// <summary>Module state for this request, keyed by an object the module owns.</summary>
+    public T? GetItem<T>(object key) where T : class =>
+        _items is not null && _items.TryGetValue(key, out var v) ? v as T : null;
+
+    public void SetItem(object key, object? value) => (_items ??= [])[key] = value;
+
+    // ---- internal redirects ----
+
+    /// <summary>ngx_http_internal_redirect: new URI and args, processed again from the server rewrite phase.</summary>
+    public Flow InternalRedirect(string uri, string? args)
+    {
+        Uri = uri;
+        if (args is not null)
+        {
+            Args = args;
+        }
+
+        Internal = true;
+        RedirectNamed = null;
+        return Flow.Redirect;
+    }
+
+    /// <summary>ngx_http_named_location: continue in a named location from its rewrite phase.</summary>
+    public Flow NamedRedirect(LocationRuntime named)
+    {
+        Internal = true;
+        RedirectNamed = named;
+        return Flow.Redirect;
+    }
+
+    /// <summary>Finalize with a status (nginx returning an HTTP code from a handler).</summary>
+    public Flow Finish(int status)
+    {
+        Status = status;
+        return Flow.Finalize;
+    }
+
+    public double ElapsedSeconds => Stopwatch.GetElapsedTime(StartTimestamp).TotalSeconds;
+
+    /// <summary>Writes to the location's error log with nginx's request context suffix.</summary>
+    public void LogError(Config.Syntax.LogLevel level, string message)
+    {
+        var log = ErrorLog;
+        if (!log.IsEnabled(level))
+        {
+            return;
+        }
+
+        log.Write(level, RequestLogFormat.Format(this, message));
+    }
+}

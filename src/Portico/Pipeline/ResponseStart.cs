@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Net.Http.Headers;
+
+namespace Portico.Pipeline;
+
+/// <summary>
+/// The header filter chain, run once before any response's headers leave, whatever produced them:
+/// the location's filters (add_header, expires ...) and then nginx's header filter (Server, an absolute
+/// Location, Connection: close).
+/// </summary>
+public static class ResponseStart
+{
+    public static void Apply(RequestContext r)
+    {
+        if (r.HeadersFiltered)
+        {
+            return;
+        }
+
+        r.HeadersFiltered = true;
+        r.Status = r.Status == 0 ? r.Http.Response.StatusCode : r.Status;
+        foreach (var f in r.Location.HeaderFilters)
+        {
+            f.Apply(r);
+        }
+
+        var core = r.Location.Get<HttpCoreSettings>();
+        var headers = r.Http.Response.Headers;
+        headers.Server = (core.ServerTokens ?? ServerTokens.On) == ServerTokens.Off ? Product.Name : Product.NameAndVersion;
+
+        var location = headers.Location;
+        if (location.Count == 1 && location[0] is { Length: > 0 } value && value[0] == '/' && core.AbsoluteRedirect != false)
+        {
+            headers.Location = AbsoluteBase(r, core) + value;
+        }
+
+        if (r.CloseConnection)
+        {
+            headers.Connection = "close";
+        }
+    }
+
+    /// <summary>scheme://host[:port] for relative redirects (absolute_redirect, server_name_in_redirect, port_in_redirect).</summary>
+    public static string AbsoluteBase(RequestContext r, HttpCoreSettings core)
+    {
+        var https = r.Http.Request.IsHttps;
+        var sb = new StringBuilder(64);
+        sb.Append(https ? "https://" : "http://");
+        var host = core.ServerNameInRedirect == true ? r.Server.Name : (r.Host ?? r.Server.Name);
+        if (host.Length == 0)
+        {
+            host = r.Connection.LocalAddressText;
+        }
+
+        sb.Append(host);
+        var port = r.Connection.LocalPort;
+        if (core.PortInRedirect != false && port > 0 && port != (https ? 443 : 80) && r.Connection.LocalPort >= 0)
+        {
+            sb.Append(':').Append(port.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return sb.ToString();
+    }
+
+    public static readonly string ServerHeader = HeaderNames.Server;
+}

@@ -1,0 +1,154 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Portico.Pipeline;
+
+/// <summary>
+/// nginx's default pages for redirects and errors: the same status lines, the same HTML shape, the
+/// server_tokens tail, and the MSIE/Chrome padding for 4xx/5xx.
+/// </summary>
+public static class SpecialResponse
+{
+    private static readonly Dictionary<int, (string Title, string? Detail)> Pages = new()
+    {
+        [301] = ("301 Moved Permanently", null),
+        [302] = ("302 Found", null),
+        [303] = ("303 See Other", null),
+        [307] = ("307 Temporary Redirect", null),
+        [308] = ("308 Permanent Redirect", null),
+        [400] = ("400 Bad Request", null),
+        [401] = ("401 Authorization Required", null),
+        [402] = ("402 Payment Required", null),
+        [403] = ("403 Forbidden", null),
+        [404] = ("404 Not Found", null),
+        [405] = ("405 Not Allowed", null),
+        [406] = ("406 Not Acceptable", null),
+        [407] = ("407 Proxy Authentication Required", null),
+        [408] = ("408 Request Time-out", null),
+        [409] = ("409 Conflict", null),
+        [410] = ("410 Gone", null),
+        [411] = ("411 Length Required", null),
+        [412] = ("412 Precondition Failed", null),
+        [413] = ("413 Request Entity Too Large", null),
+        [414] = ("414 Request-URI Too Large", null),
+        [415] = ("415 Unsupported Media Type", null),
+        [416] = ("416 Requested Range Not Satisfiable", null),
+        [421] = ("421 Misdirected Request", null),
+        [429] = ("429 Too Many Requests", null),
+        [494] = ("400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"),
+        [495] = ("400 The SSL certificate error", "The SSL certificate error"),
+        [496] = ("400 No required SSL certificate was sent", "No required SSL certificate was sent"),
+        [497] = ("400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"),
+        [500] = ("500 Internal Server Error", null),
+        [501] = ("501 Not Implemented", null),
+        [502] = ("502 Bad Gateway", null),
+        [503] = ("503 Service Temporarily Unavailable", null),
+        [504] = ("504 Gateway Time-out", null),
+        [505] = ("505 HTTP Version Not Supported", null),
+        [507] = ("507 Insufficient Storage", null),
+    };
+
+    private const string Padding =
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
+        "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
+
+    /// <summary>The page body nginx sends for a status, or null for statuses without a page.</summary>
+    public static string? Body(int status, ServerTokens tokens, bool padding)
+    {
+        if (!Pages.TryGetValue(status, out var page))
+        {
+            return null;
+        }
+
+        var sb = new StringBuilder(256);
+        sb.Append("<html>\r\n<head><title>").Append(page.Title).Append("</title></head>\r\n<body>\r\n");
+        if (page.Detail is null)
+        {
+            sb.Append("<center><h1>").Append(page.Title).Append("</h1></center>\r\n");
+        }
+        else
+        {
+            sb.Append("<center><h1>400 Bad Request</h1></center>\r\n<center>").Append(page.Detail).Append("</center>\r\n");
+        }
+
+        sb.Append("<hr><center>").Append(tokens == ServerTokens.Off ? Product.Name : Product.NameAndVersion).Append("</center>\r\n</body>\r\n</html>\r\n");
+        if (padding && status >= 400)
+        {
+            sb.Append(Padding);
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>The status line code sent for nginx's internal codes (494–497 are sent as 400).</summary>
+    public static int WireStatus(int status) => status is 494 or 495 or 496 or 497 ? 400 : status;
+
+    /// <summary>Whether nginx closes the connection after this error.</summary>
+    public static bool ClosesConnection(int status) => status is 400 or 413 or 414 or 497 or 495 or 496 or 500 or 501;
+
+    /// <summary>Sends the special response for <see cref="RequestContext.Status"/> (error_page already considered).</summary>
+    public static async ValueTask SendAsync(RequestContext r)
+    {
+        var response = r.Http.Response;
+        var status = r.Status;
+        if (response.HasStarted)
+        {
+            // Too late for a page: nginx closes the connection.
+            r.Http.Abort();
+            return;
+        }
+
+        if (status == 444 || status == 499)
+        {
+            r.Http.Features.Get<IHttpResponseFeature>();
+            r.Http.Abort();
+            return;
+        }
+
+        var core = r.Location.Get<HttpCoreSettings>();
+        var ua = r.Http.Request.Headers.UserAgent.ToString();
+        var padding = core.MsiePadding == true && (ua.Contains("MSIE ", StringComparison.Ordinal) || ua.Contains("Chrome/", StringComparison.Ordinal));
+        var body = Body(status, core.ServerTokens ?? ServerTokens.On, padding);
+        if (ClosesConnection(status))
+        {
+            r.CloseConnection = true;
+        }
+
+        // nginx's special response drops these from whatever was prepared.
+        var headers = response.Headers;
+        headers.ContentLength = null;
+        headers.Remove("Accept-Ranges");
+        headers.Remove("Last-Modified");
+        headers.Remove("ETag");
+        response.StatusCode = WireStatus(status);
+        if (body is null)
+        {
+            headers.ContentType = default;
+            headers.ContentLength = status is 204 or 304 || status < 200 ? null : 0;
+            ResponseStart.Apply(r);
+            return;
+        }
+
+        var bytes = Encoding.ASCII.GetBytes(body);
+        headers.ContentType = "text/html";
+        headers.ContentLength = bytes.Length;
+        ResponseStart.Apply(r);
+        if (!HttpMethods.IsHead(r.Http.Request.Method))
+        {
+            await response.Body.WriteAsync(bytes, r.Http.RequestAborted).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Portico's name and version as they appear in Server headers and error pages.</summary>
+public static class Product
+{
+    public const string Name = "portico";
+    public const string Version = "0.1.0";
+    public const string NameAndVersion = Name + "/" + Version;
+}

@@ -1,0 +1,110 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Portico.Compilation;
+using Portico.Config.Directives;
+using Portico.Config.Model;
+using Portico.Config.Syntax;
+using Portico.Pipeline;
+using Portico.Variables;
+
+namespace Portico.Rewrite;
+
+/// <summary>return code [text|URL]; return URL.</summary>
+public sealed class ReturnSpec : StepSpec
+{
+    private readonly int _code;
+    private readonly ValueTemplate? _text;
+
+    private ReturnSpec(Directive source, int code, ValueTemplate? text) : base(source)
+    {
+        _code = code;
+        _text = text;
+    }
+
+    public static bool IsRedirect(int code) => code is 301 or 302 or 303 or 307 or 308;
+
+    /// <summary>ngx_http_rewrite_return's checks, in nginx's words.</summary>
+    public static ReturnSpec Bind(DirectiveCall c)
+    {
+        var first = c[0];
+        if (ConfigValues.TryParseNumber(first, out var code))
+        {
+            if (code > 999)
+            {
+                throw c.Emerg($"invalid return code \"{first}\"");
+            }
+
+            return new ReturnSpec(c.Directive, (int)code, c.Count == 2 ? c.Template(1) : null);
+        }
+
+        if (c.Count == 1 && (first.StartsWith("http://", StringComparison.Ordinal) || first.StartsWith("https://", StringComparison.Ordinal)
+            || first.StartsWith("$scheme", StringComparison.Ordinal)))
+        {
+            return new ReturnSpec(c.Directive, 302, c.Template(0));
+        }
+
+        throw c.Emerg($"invalid return code \"{first}\"");
+    }
+
+    public override ScriptStep Compile(LocationCompiler location) =>
+        new ReturnStep(_code, _text is null ? null : location.Compile(_text));
+}
+
+public sealed class ReturnStep : ScriptStep
+{
+    private readonly int _code;
+    private readonly CompiledTemplate? _text;
+
+    public ReturnStep(int code, CompiledTemplate? text)
+    {
+        _code = code;
+        _text = text;
+    }
+
+    public override async ValueTask<StepResult> ExecuteAsync(RequestContext r)
+    {
+        if (_code == 444)
+        {
+            return StepResult.With(r.Finish(444));
+        }
+
+        if (ReturnSpec.IsRedirect(_code))
+        {
+            if (_text is not null)
+            {
+                r.Http.Response.Headers.Location = _text.Evaluate(r);
+            }
+
+            return StepResult.With(r.Finish(_code));
+        }
+
+        if (_text is null && _code >= 400)
+        {
+            return StepResult.With(r.Finish(_code));
+        }
+
+        await SendTextAsync(r, _code, _text?.Evaluate(r) ?? string.Empty).ConfigureAwait(false);
+        return StepResult.With(Flow.Done);
+    }
+
+    /// <summary>ngx_http_send_response: the text as the body, typed with default_type.</summary>
+    public static async ValueTask SendTextAsync(RequestContext r, int status, string text)
+    {
+        var response = r.Http.Response;
+        r.Status = status;
+        response.StatusCode = status;
+        var body = Encoding.UTF8.GetBytes(text);
+        var noBody = status is 204 or 304 || status < 200;
+        if (!noBody)
+        {
+            response.ContentType = r.Location.Get<HttpCoreSettings>().DefaultType;
+            response.ContentLength = body.Length;
+        }
+
+        ResponseStart.Apply(r);
+        if (!noBody && body.Length > 0 && !HttpMethods.IsHead(r.Http.Request.Method))
+        {
+            await response.Body.WriteAsync(body, r.Http.RequestAborted).ConfigureAwait(false);
+        }
+    }
+}
