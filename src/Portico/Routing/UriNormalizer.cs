@@ -195,64 +195,101 @@ public static class UriNormalizer
     public static bool TryNormalizeHost(string host, out string result)
     {
         result = string.Empty;
+        var dotPos = host.Length;
         var hostLen = host.Length;
-        var dotPos = -2;
-        var literal = false;
-        var rest = false;
+        var port = 0;
+        var lower = false;
+        var state = 0; // 0 start, 1 host, 2 ip literal, 3 after literal, 4 port
         for (var i = 0; i < host.Length; i++)
         {
             var ch = host[i];
-            switch (ch)
+            switch (state)
             {
-                case '.':
-                    if (rest)
+                case 0:
+                    if (ch == '[')
+                    {
+                        state = 2;
+                        break;
+                    }
+
+                    state = 1;
+                    goto case 1;
+                case 1:
+                case 2:
+                    if (ch is >= 'A' and <= 'Z')
+                    {
+                        lower = true;
+                        break;
+                    }
+
+                    if (ch is (>= 'a' and <= 'z') or (>= '0' and <= '9'))
                     {
                         break;
                     }
 
-                    if (dotPos == i - 1)
+                    switch (ch)
+                    {
+                        case ':':
+                            if (state == 1)
+                            {
+                                hostLen = i;
+                                state = 4;
+                            }
+
+                            break;
+                        case ']':
+                            if (state != 2)
+                            {
+                                return false;
+                            }
+
+                            hostLen = i + 1;
+                            state = 3;
+                            break;
+                        case '.':
+                            if (dotPos == i - 1)
+                            {
+                                return false;
+                            }
+
+                            dotPos = i;
+                            break;
+                        case '-' or '_' or '~' or '!' or '$' or '&' or '\'' or '(' or ')' or '*' or '+' or ',' or ';' or '=':
+                            break;
+                        case '%' when state == 1:
+                            break;
+                        default:
+                            return false;
+                    }
+
+                    break;
+                case 3:
+                    if (ch != ':')
                     {
                         return false;
                     }
 
-                    dotPos = i;
+                    state = 4;
                     break;
-                case ':':
-                    if (!literal && !rest)
-                    {
-                        hostLen = i;
-                        rest = true;
-                    }
-
-                    break;
-                case '[':
-                    if (i == 0)
-                    {
-                        literal = true;
-                    }
-
-                    break;
-                case ']':
-                    if (literal)
-                    {
-                        hostLen = i + 1;
-                        literal = false;
-                        rest = true;
-                    }
-
-                    break;
-                case '/':
-                case '\\':
-                case '\0':
-                    return false;
                 default:
-                    if (ch < 0x20 || ch == 0x7F)
+                    if (ch is < '0' or > '9')
+                    {
+                        return false;
+                    }
+
+                    port = port * 10 + (ch - '0');
+                    if (port > 65535)
                     {
                         return false;
                     }
 
                     break;
             }
+        }
+
+        if (state == 2)
+        {
+            return false;
         }
 
         if (dotPos == hostLen - 1)
@@ -266,17 +303,7 @@ public static class UriNormalizer
         }
 
         var span = host.AsSpan(0, hostLen);
-        var needsLower = false;
-        foreach (var ch in span)
-        {
-            if (char.IsAsciiLetterUpper(ch))
-            {
-                needsLower = true;
-                break;
-            }
-        }
-
-        result = needsLower ? span.ToString().ToLowerInvariant() : (hostLen == host.Length ? host : span.ToString());
+        result = lower ? span.ToString().ToLowerInvariant() : (hostLen == host.Length ? host : span.ToString());
         return true;
     }
 }
