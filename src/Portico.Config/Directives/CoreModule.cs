@@ -140,7 +140,7 @@ public sealed class CoreModule : IConfigModule
         LocationKind kind;
         string name;
         var model = c.Model;
-        System.Text.RegularExpressions.Regex? regex = null;
+        PcreRegex? regex = null;
 
         if (c.Count == 2)
         {

@@ -126,7 +126,7 @@ public sealed class LocationBlock
     /// <summary>The URI, regex source or name as written.</summary>
     public string Pattern { get; }
 
-    public Regex? Regex { get; init; }
+    public PcreRegex? Regex { get; init; }
 
     public SettingsLevel Settings { get; }
     public ServerBlock Server { get; }
@@ -220,4 +220,4 @@ public enum ServerNameKind
     Regex,
 }
 
-public sealed record ServerNameSpec(ServerNameKind Kind, string Name, Regex? Regex, string File, int Line);
+public sealed record ServerNameSpec(ServerNameKind Kind, string Name, PcreRegex? Regex, string File, int Line);

@@ -12,7 +12,8 @@ internal static class ListenerSettings
     {
         var limits = options.Limits;
         var main = snapshot.Main;
-        limits.MaxConcurrentConnections = main.WorkerConnections is { } wc and > 0 ? wc : null;
+        // nginx's default worker_connections is 512.
+        limits.MaxConcurrentConnections = main.WorkerConnections is { } wc and > 0 ? wc : 512;
         limits.MaxConcurrentUpgradedConnections = null;
         // client_max_body_size is enforced by Portico per location, with nginx's 413.
         limits.MaxRequestBodySize = null;

@@ -84,12 +84,12 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             r.Host = host;
         }
 
-        var server = address.Names.Find(r.Host, out var match);
+        var server = address.Names.Find(r.Host, out var match, out var regex);
         r.Server = server;
         r.Location = server.ServerLevel;
         if (match is not null)
         {
-            r.SetCaptures(match, r.Host!);
+            r.SetCaptures(regex!, match, r.Host!);
         }
 
         var mergeSlashes = server.Block.Settings.Get<HttpCoreServerSettings>().MergeSlashes != false;

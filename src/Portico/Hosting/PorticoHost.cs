@@ -163,6 +163,11 @@ public sealed class PorticoHost : IAsyncDisposable
             return false;
         }
 
+        if (snapshot.Main.WorkerRlimitNofile is { } nofile && !Signals.SetOpenFileLimit(nofile, out var errno))
+        {
+            snapshot.ErrorLog.Alert($"setrlimit(RLIMIT_NOFILE, {nofile}) failed ({errno}: {(errno == 1 ? "Operation not permitted" : "Invalid argument")})");
+        }
+
         try
         {
             foreach (var (key, listenerRuntime) in snapshot.Listeners)

@@ -77,6 +77,27 @@ public static partial class Signals
     [LibraryImport("libc", EntryPoint = "signal")]
     private static partial IntPtr SignalFunction(int signum, IntPtr handler);
 
+    /// <summary>setrlimit(RLIMIT_NOFILE): worker_rlimit_nofile.</summary>
+    public static bool SetOpenFileLimit(long limit, out int errno)
+    {
+        var value = new RLimit { Current = (ulong)limit, Maximum = (ulong)limit };
+        var rc = SetRLimit(RlimitNoFile, ref value);
+        errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+        return rc == 0;
+    }
+
+    private const int RlimitNoFile = 7;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, ref RLimit limit);
+
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int sig);
 }

@@ -43,7 +43,7 @@ public sealed class ErrorLog
         {
             if (level <= lvl)
             {
-                if (_writer is null || level <= LogLevel.Alert)
+                if (_writer is null)
                 {
                     LogWriter.WriteNow(sink, line);
                 }

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portico.Compilation;
+using Portico.Config.Model;
 using Portico.Logging;
 using Portico.Routing;
 using Portico.Variables;
@@ -22,6 +23,7 @@ public sealed class RequestContext
     private byte[]? _state;
     private Match? _captures;
     private string? _capturesSubject;
+    private int _captureCount;
     private Dictionary<object, object?>? _items;
 
     public RequestContext(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
@@ -163,24 +165,20 @@ public sealed class RequestContext
         }
     }
 
-    /// <summary>Makes a regex match the source of $1..$9 and sets its named captures as variables.</summary>
-    public void SetCaptures(Match match, string subject)
+    /// <summary>Makes a regex match the source of $1..$9 and sets its named captures as variables (nginx's ngx_http_regex_exec).</summary>
+    public void SetCaptures(Regex regex, Match match, string subject)
     {
         _captures = match;
         _capturesSubject = subject;
-        var groups = match.Groups;
-        if (groups.Count <= 1)
+        _captureCount = regex is PcreRegex pcre ? pcre.CaptureCount + 1 : match.Groups.Count;
+        if (regex is PcreRegex { Names.Count: > 0 } named)
         {
-            return;
-        }
-
-        foreach (Group g in groups)
-        {
-            if (g.Name.Length > 0 && !char.IsAsciiDigit(g.Name[0]))
+            foreach (var (name, number) in named.Names)
             {
-                var v = Snapshot.Variables.Find(g.Name.ToLowerInvariant());
+                var v = Snapshot.Variables.Find(name);
                 if (v is not null)
                 {
+                    var g = match.Groups[number];
                     SetVariable(v, g.Success ? g.Value : string.Empty);
                 }
             }
@@ -189,7 +187,7 @@ public sealed class RequestContext
 
     public string? GetCapture(int n)
     {
-        if (_captures is null || n >= _captures.Groups.Count)
+        if (_captures is null || n >= _captureCount)
         {
             return null;
         }
@@ -198,7 +196,7 @@ public sealed class RequestContext
         return g.Success ? g.Value : string.Empty;
     }
 
-    public int CaptureCount => _captures?.Groups.Count ?? 0;
+    public int CaptureCount => _captures is null ? 0 : _captureCount;
 
     public string? CapturesSubject => _capturesSubject;
 

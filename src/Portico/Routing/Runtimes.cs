@@ -28,7 +28,7 @@ public sealed class LocationRuntime
 
     public LocationKind Kind => Block?.Kind ?? LocationKind.Prefix;
     public string Name => Block?.DisplayName ?? string.Empty;
-    public Regex? Regex => Block?.Regex;
+    public PcreRegex? Regex => Block?.Regex;
     public bool Internal => Block?.Internal ?? false;
 
     public PhaseHandler[] Rewrite { get; set; } = [];
@@ -153,7 +153,7 @@ public sealed class LocationTree
                 if (m.Success)
                 {
                     current = loc;
-                    r?.SetCaptures(m, uri);
+                    r?.SetCaptures(loc.Regex, m, uri);
                     if (loc.Nested is { } regexNested)
                     {
                         regexNested.Find(uri, r, ref current);

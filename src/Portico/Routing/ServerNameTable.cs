@@ -12,7 +12,7 @@ public sealed class ServerNameTable
     private readonly Dictionary<string, ServerRuntime> _exact = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ServerRuntime> _leading = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ServerRuntime> _trailing = new(StringComparer.Ordinal);
-    private readonly List<(Regex Regex, ServerRuntime Server)> _regexes = [];
+    private readonly List<(PcreRegex Regex, ServerRuntime Server)> _regexes = [];
     private readonly bool _hasWildcards;
 
     public ServerNameTable(IEnumerable<ServerRuntime> servers, ServerRuntime defaultServer)
@@ -48,9 +48,12 @@ public sealed class ServerNameTable
     public bool HasRegexes => _regexes.Count > 0;
 
     /// <summary>Finds the server for a normalized host (null host: only "" names and the default).</summary>
-    public ServerRuntime Find(string? host, out Match? match)
+    public ServerRuntime Find(string? host, out Match? match) => Find(host, out match, out _);
+
+    public ServerRuntime Find(string? host, out Match? match, out PcreRegex? regex)
     {
         match = null;
+        regex = null;
         host ??= string.Empty;
         if (_exact.TryGetValue(host, out var s))
         {
@@ -95,12 +98,13 @@ public sealed class ServerNameTable
             }
         }
 
-        foreach (var (regex, server) in _regexes)
+        foreach (var (re, server) in _regexes)
         {
-            var m = regex.Match(host);
+            var m = re.Match(host);
             if (m.Success)
             {
                 match = m;
+                regex = re;
                 return server;
             }
         }

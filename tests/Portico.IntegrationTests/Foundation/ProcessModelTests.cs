@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using Portico.IntegrationTests.Infrastructure;
+
+namespace Portico.IntegrationTests.Foundation;
+
+/// <summary>Main-context directives that map onto the process: worker_rlimit_nofile, worker_connections.</summary>
+public class ProcessModelTests
+{
+    [Fact]
+    public async Task WorkerRlimitNofileRaisesTheProcessLimit()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("logs"));
+        var port = TestPorts.GetFree();
+        var conf = dir.Write("conf/portico.conf", $$"""
+            worker_rlimit_nofile 4321;
+            events {}
+            http { server { listen 127.0.0.1:{{port}}; return 204; } }
+            """);
+        using var process = PorticoProcess.Start("-p", dir.Path, "-c", conf);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(dir.File("logs/portico.pid")))
+        {
+            Assert.True(DateTime.UtcNow < deadline && !process.HasExited, process.Output);
+            await Task.Delay(20);
+        }
+
+        var limits = await File.ReadAllLinesAsync($"/proc/{process.Pid}/limits");
+        var line = limits.Single(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        Assert.Matches(@"^Max open files\s+4321\s+4321\s+files", line);
+    }
+
+    [Fact]
+    public async Task WorkerConnectionsLimitsConcurrentClients()
+    {
+        await using var portico = await PorticoInstance.StartAsync("""
+            error_log logs/error.log info;
+            events { worker_connections 2; }
+            http { server { listen 127.0.0.1:{port}; return 200 ok; } }
+            """);
+        using var a = await OpenKeptAliveAsync(portico.Port);
+        using var b = await OpenKeptAliveAsync(portico.Port);
+
+        using var c = new TcpClient();
+        await c.ConnectAsync(IPAddress.Loopback, portico.Port);
+        var stream = c.GetStream();
+        await stream.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var buffer = new byte[1024];
+        int n;
+        try
+        {
+            n = await stream.ReadAsync(buffer, cts.Token);
+        }
+        catch (IOException)
+        {
+            n = 0;
+        }
+
+        Assert.Equal(0, n); // the third connection is closed without an answer
+
+        a.Dispose();
+        // Once a slot frees up, new clients are served again (poll, bounded).
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var answer = await RawHttp.SendAsync(portico.Port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TimeSpan.FromSeconds(2));
+            if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no slot freed");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<TcpClient> OpenKeptAliveAsync(int port)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        await stream.WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray());
+        var buffer = new byte[1024];
+        var n = await stream.ReadAsync(buffer);
+        Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString(buffer, 0, n), StringComparison.Ordinal);
+        return client;
+    }
+}
