@@ -61,7 +61,7 @@ public class ServerSelectionTests
     public void RegexCapturesOfServerName()
     {
         Select("alice.example.com", out var m);
-        Assert.Equal("alice", m!.Groups["user"].Value);
+        Assert.Equal("alice", m!.Groups[1].Value);
     }
 
     [Fact]
