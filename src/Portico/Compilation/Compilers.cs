@@ -27,6 +27,9 @@ public sealed class SnapshotBuilder
     public HostServices Services => Snapshot.Services;
     public List<Diagnostic> Errors { get; } = [];
 
+    /// <summary>Listen parameters a module serves ("ssl", "http2", "quic"); sockets asking for others are an error.</summary>
+    public HashSet<string> SupportedListenParameters { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Settings at the http level (null when there is no http block).</summary>
     public T? HttpMain<T>() where T : class, new() => Model.Http?.Settings.Get<T>();
 

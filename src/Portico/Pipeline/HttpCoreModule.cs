@@ -85,6 +85,42 @@ public sealed class HttpCoreModule : PorticoModule
         };
     }
 
+    /// <summary>Rejects listen parameters no module serves (until the TLS/HTTP/2 module registers them).</summary>
+    public override void CompleteSnapshot(SnapshotBuilder snapshot)
+    {
+        foreach (var listener in snapshot.Snapshot.Listeners.Values)
+        {
+            foreach (var address in listener.Socket.Addresses)
+            {
+                foreach (var server in address.Servers)
+                {
+                    foreach (var listen in server.Listens)
+                    {
+                        if (listen.SocketName != address.Key)
+                        {
+                            continue;
+                        }
+
+                        if (listen.Ssl && !snapshot.SupportedListenParameters.Contains("ssl"))
+                        {
+                            snapshot.Error("the \"ssl\" parameter requires ngx_http_ssl_module", listen.Source);
+                        }
+
+                        if (listen.Http2 && !snapshot.SupportedListenParameters.Contains("http2"))
+                        {
+                            snapshot.Error("the \"http2\" parameter requires ngx_http_v2_module", listen.Source);
+                        }
+
+                        if (listen.Quic && !snapshot.SupportedListenParameters.Contains("quic"))
+                        {
+                            snapshot.Error("the \"quic\" parameter requires ngx_http_v3_module", listen.Source);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
         var hostname = Dns.GetHostName();

@@ -149,3 +149,38 @@ public class LocationSelectionTests
         Assert.Equal("/", Select(server, "/b"));
     }
 }
+
+/// <summary>nginx's auto redirect for prefix locations that end in "/" and proxy.</summary>
+public class AutoRedirectTests
+{
+    [Theory]
+    [InlineData("/app", true, "/app/")]
+    [InlineData("/app/", false, "/app/")]
+    [InlineData("/app/x", false, "/app/")]
+    [InlineData("/exact", true, "=/exact/")]
+    [InlineData("/both", false, "/both")]
+    [InlineData("/ap", false, "/")]
+    public void RedirectsOnlyWhenTheSlashLessUriHasNoLocationOfItsOwn(string uri, bool redirect, string location)
+    {
+        var server = TestSnapshots.Http("""
+            server { listen 8080;
+                location / { return 200 root; }
+                location /app/ { return 200 app; }
+                location = /exact/ { return 200 exact; }
+                location /both/ { return 200 both-slash; }
+                location /both { return 200 both; }
+            }
+            """).Servers[0];
+        foreach (var name in new[] { "/app/", "/both/" })
+        {
+            Find(server.Locations, name)!.AutoRedirect = true;
+        }
+
+        server.Locations.Find("/exact/", null).Location!.AutoRedirect = true;
+        var match = server.Locations.Find(uri, null);
+        Assert.Equal(redirect, match.Redirect);
+        Assert.Equal(location, match.Location!.Name);
+    }
+
+    private static LocationRuntime? Find(LocationTree tree, string uri) => tree.Find(uri, null).Location;
+}
