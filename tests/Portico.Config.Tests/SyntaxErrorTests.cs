@@ -74,3 +74,56 @@ public class SyntaxErrorTests
         Assert.Equal("[emerg] \"daemon\" directive is duplicate in " + F + ":2", result.Errors[0].ToString());
     }
 }
+
+/// <summary>Errors of the structural directives (listen, server_name, location), in nginx's words.</summary>
+public class StructureErrorTests
+{
+    private const string F = ConfigHarness.Main;
+
+    [Theory]
+    [InlineData("server {\n listen 99999;\n}", "invalid port in \"99999\" of the \"listen\" directive", 4)]
+    [InlineData("server {\n listen 80 backlog=0;\n}", "invalid backlog \"backlog=0\"", 4)]
+    [InlineData("server {\n listen 80 fancy;\n}", "invalid parameter \"fancy\"", 4)]
+    [InlineData("server {\n listen 80 ipv6only=oops;\n}", "invalid ipv6only flags \"oops\"", 4)]
+    [InlineData("server {\n listen 80;\n listen 80;\n}", "a duplicate listen 0.0.0.0:80", 5)]
+    [InlineData("server {\n listen 80 quic ssl;\n}", "\"listen\" directive \"ssl\" parameter is incompatible with \"quic\"", 4)]
+    [InlineData("server {\n server_name *bad;\n}", "server name \"*bad\" is invalid", 4)]
+    [InlineData("server {\n server_name ~;\n}", "empty regex in server name \"~\"", 4)]
+    [InlineData("server {\n location = /x {\n  location /x/y { }\n }\n}", "location \"/x/y\" cannot be inside the exact location \"/x\"", 5)]
+    [InlineData("server {\n location @n {\n  location /y { }\n }\n}", "location \"/y\" cannot be inside the named location \"@n\"", 5)]
+    [InlineData("server {\n location /a/ {\n  location @n { }\n }\n}", "named location \"@n\" can be on the server level only", 5)]
+    [InlineData("server {\n location /a/ {\n  location /b/ { }\n }\n}", "location \"/b/\" is outside location \"/a/\"", 5)]
+    [InlineData("server {\n location =~ /x { }\n}", "invalid location modifier \"=~\"", 4)]
+    [InlineData("server {\n location /x { }\n location /x { }\n}", "duplicate location \"/x\"", 5)]
+    [InlineData("server {\n location = /x { }\n location = /x { }\n}", "duplicate location \"/x\"", 5)]
+    [InlineData("server {\n location /x { }\n location ^~ /x { }\n}", "duplicate location \"/x\"", 5)]
+    [InlineData("server {\n listen 80 default_server;\n}\nserver {\n listen 80 default_server;\n}", "a duplicate default server for 0.0.0.0:80", 7)]
+    [InlineData("server {\n listen 80 backlog=10;\n}\nserver {\n listen 80 backlog=20;\n}", "duplicate listen options for 0.0.0.0:80", 7)]
+    [InlineData("server {\n return 999x;\n}", "invalid return code \"999x\"", 4)]
+    [InlineData("server {\n return 1000;\n}", "invalid return code \"1000\"", 4)]
+    [InlineData("server {\n server_tokens maybe;\n}", "invalid value \"maybe\"", 4)]
+    public void Messages(string http, string message, int line)
+    {
+        var error = ConfigHarness.FirstError(ConfigHarness.Http(http));
+        Assert.Equal($"[emerg] {message} in {F}:{line}", error);
+    }
+
+    [Theory]
+    [InlineData("server { location = /x { } location /x { } }")]
+    [InlineData("server { location ~ /x { } location ~ /x { } }")]
+    [InlineData("server { location @n { } location @n { } }")]
+    [InlineData("server { server_name www.*.example.com; }")]
+    public void AcceptedAsNginxDoes(string http)
+    {
+        var result = ConfigHarness.Load(ConfigHarness.Http(http));
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+    }
+
+    [Fact]
+    public void ConflictingServerNamesAreWarnings()
+    {
+        var result = ConfigHarness.Load(ConfigHarness.Http("server { listen 80; server_name a.test; }\nserver { listen 80; server_name a.test; }"));
+        Assert.True(result.Success);
+        Assert.Equal("[warn] conflicting server name \"a.test\" on 0.0.0.0:80, ignored", result.Warnings.Single().ToString());
+    }
+}

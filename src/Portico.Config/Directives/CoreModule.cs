@@ -214,14 +214,23 @@ public sealed class CoreModule : IConfigModule
             }
         }
 
+        var siblings = parent?.Children ?? server.Locations;
+        foreach (var other in siblings)
+        {
+            var samePrefix = kind is LocationKind.Prefix or LocationKind.PrefixNoRegex
+                && other.Kind is LocationKind.Prefix or LocationKind.PrefixNoRegex;
+            if ((samePrefix || (kind == LocationKind.Exact && other.Kind == LocationKind.Exact)) && other.Pattern == name)
+            {
+                throw c.Emerg($"duplicate location \"{name}\"");
+            }
+        }
+
         var level = c.Binder.NewLocationLevel(c.Scope.Level!);
         var location = new LocationBlock(c.Directive, kind, name, level, server, parent) { Regex = regex };
         if (kind == LocationKind.Named)
         {
-            if (!server.NamedLocations.TryAdd(name, location))
-            {
-                throw c.Emerg($"duplicate location \"{name}\"");
-            }
+            // nginx accepts a repeated named location; the first one is used.
+            server.NamedLocations.TryAdd(name, location);
         }
         else if (parent is null)
         {
@@ -293,11 +302,6 @@ public sealed class CoreModule : IConfigModule
             }
             else
             {
-                if (value.Contains('*', StringComparison.Ordinal))
-                {
-                    throw c.Emerg($"invalid server name or wildcard \"{value}\"");
-                }
-
                 server.Names.Add(new ServerNameSpec(ServerNameKind.Exact, value.TrimEnd('.'), null, c.Directive.File, c.Directive.Line));
             }
         }
@@ -479,7 +483,7 @@ public sealed class CoreModule : IConfigModule
             {
                 if (existing.UnixPath is null && existing.Address!.Equals(spec.Address) && existing.Port == spec.Port)
                 {
-                    throw c.Emerg($"duplicate listen {spec.SocketName}");
+                    throw c.Emerg($"a duplicate listen {spec.SocketName}");
                 }
             }
 

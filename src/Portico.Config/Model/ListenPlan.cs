@@ -210,7 +210,7 @@ public static class ListenPlan
                         ServerNameKind.TrailingWildcard => name.Name + ".*",
                         _ => name.Name,
                     };
-                    warnings.Add(new Diagnostic(LogLevel.Warn, $"conflicting server name \"{shown}\" on {ac.Key}, ignored", name.File, name.Line));
+                    warnings.Add(new Diagnostic(LogLevel.Warn, $"conflicting server name \"{shown}\" on {ac.Key}, ignored", null, 0));
                 }
             }
         }

@@ -45,7 +45,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         RequestContext? r = null;
         try
         {
-            var connection = GetConnection(http);
+            var connection = GetConnection(http, _listener.Socket.Options.UnixPath);
             connection.CountRequest();
             r = new RequestContext(http, snapshot, listener, connection);
             await HandleAsync(r).ConfigureAwait(false);
@@ -172,7 +172,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
     }
 
-    private static ClientConnection GetConnection(HttpContext http)
+    private static ClientConnection GetConnection(HttpContext http, string? unixPath)
     {
         var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
         if (items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
@@ -181,7 +181,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
 
         var c = http.Features.Get<IHttpConnectionFeature>();
-        var info = new ClientConnection(c?.RemoteIpAddress, c?.RemotePort ?? 0, c?.LocalIpAddress, c?.LocalPort ?? 0);
+        var info = new ClientConnection(c?.RemoteIpAddress, c?.RemotePort ?? 0, c?.LocalIpAddress, c?.LocalPort ?? 0, unixPath);
         if (items is not null)
         {
             items[ConnectionKey] = info;

@@ -81,7 +81,7 @@ public sealed class HttpCoreModule : PorticoModule
             "on" => ServerTokens.On,
             "off" => ServerTokens.Off,
             "build" => ServerTokens.Build,
-            _ => throw c.Emerg($"invalid value \"{c[0]}\" in \"server_tokens\" directive, it must be \"on\", \"off\" or \"build\""),
+            _ => throw c.Emerg($"invalid value \"{c[0]}\""),
         };
     }
 

@@ -91,6 +91,17 @@ public class CommandLineTests
     }
 
     [Fact]
+    public async Task EmbeddedDefaultConfigurationWithoutConfigFile()
+    {
+        using var dir = new TempDir();
+        var (code, _, stderr) = await PorticoProcess.RunAsync("-t", "-p", dir.Path);
+        Assert.Equal(0, code);
+        Assert.Equal("portico: the configuration file <embedded default configuration> syntax is ok\nportico: configuration file <embedded default configuration> test is successful\n", stderr);
+        var (_, dump, _) = await PorticoProcess.RunAsync("-T", "-q", "-p", dir.Path);
+        Assert.Contains("listen 127.0.0.1:8080 default_server;", dump, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task VersionAndHelp()
     {
         var (code, _, stderr) = await PorticoProcess.RunAsync("-v");
