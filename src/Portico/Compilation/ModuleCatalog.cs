@@ -12,6 +12,7 @@ public static class ModuleCatalog
     [
         new Pipeline.HttpCoreModule(),
         new Rewrite.RewriteModule(),
+        new Logging.LogModule(),
     ];
 
     /// <summary>The directive registry of the configuration language: the structure plus every module.</summary>

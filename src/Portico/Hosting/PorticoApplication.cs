@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portico.Compilation;
 using Portico.Config.Syntax;
+using Portico.Logging;
 using Portico.Pipeline;
 using Portico.Routing;
 
@@ -48,6 +49,12 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             var connection = GetConnection(http, _listener.Socket.Options.UnixPath);
             connection.CountRequest();
             r = new RequestContext(http, snapshot, listener, connection);
+            r.Counters = RequestCounters.Install(http);
+            if (r.Counters is not null)
+            {
+                ConnectionTrackerHook.Begin(http, r.Counters);
+            }
+
             await HandleAsync(r).ConfigureAwait(false);
         }
         catch (Exception e) when (r is not null)
@@ -58,6 +65,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         {
             if (r is not null)
             {
+                await CompleteAsync(r).ConfigureAwait(false);
                 RunLogHandlers(r);
             }
 
@@ -146,15 +154,39 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
     }
 
-    private static void RunLogHandlers(RequestContext r)
+    /// <summary>Sends what is left of the response (so the log sees it all, as nginx logs after the last byte) and takes the counts.</summary>
+    private static async ValueTask CompleteAsync(RequestContext r)
     {
-        var location = r.Location;
-        if (location is null)
+        var http = r.Http;
+        var completed = false;
+        if (!http.RequestAborted.IsCancellationRequested)
         {
-            return;
+            try
+            {
+                await http.Response.CompleteAsync().ConfigureAwait(false);
+                completed = !http.RequestAborted.IsCancellationRequested;
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+            {
+                // The client went away while the end of the response was being sent.
+            }
         }
 
-        if (r.Http.RequestAborted.IsCancellationRequested && !r.Http.Response.HasStarted && r.Status == 0)
+        if (r.Counters is { } counters)
+        {
+            counters.Finish(completed);
+            ConnectionTrackerHook.End(http, counters);
+        }
+    }
+
+    private static void RunLogHandlers(RequestContext r)
+    {
+        // A request that failed before a server was chosen is logged by the default server of its address.
+        r.Location ??= r.Server?.ServerLevel ?? (r.Address ?? r.Listener.Addresses[0]).Names.Default.ServerLevel;
+        var location = r.Location;
+
+        // The client closed the connection before any response: nginx's 499 (444 is the server's own close).
+        if (r.Http.RequestAborted.IsCancellationRequested && !r.Http.Response.HasStarted && r.Status != 444)
         {
             r.Status = 499;
         }

@@ -79,11 +79,12 @@ public sealed class ErrorLog
 /// <summary>nginx's request context for error log lines: "*N msg, client: …, server: …, request: "…", host: "…"".</summary>
 public static class RequestLogFormat
 {
-    public static string Format(Pipeline.RequestContext r, string message)
+    public static string Format(Pipeline.RequestContext r, string message) => Context(r).Format(message);
+
+    /// <summary>The context of a request, kept apart from the message (for messages written after the request is over).</summary>
+    public static RequestErrorContext Context(Pipeline.RequestContext r)
     {
-        var sb = new StringBuilder(128 + message.Length);
-        sb.Append('*').Append(r.Connection.Serial.ToString(CultureInfo.InvariantCulture)).Append(' ');
-        sb.Append(message);
+        var sb = new StringBuilder(128);
         sb.Append(", client: ").Append(r.Connection.RemoteAddressText);
         sb.Append(", server: ").Append(r.Server?.Name ?? string.Empty);
         sb.Append(", request: \"").Append(r.RequestLine).Append('"');
@@ -102,9 +103,16 @@ public static class RequestLogFormat
             sb.Append(", referrer: \"").Append(referer.ToString()).Append('"');
         }
 
-        return sb.ToString();
+        return new RequestErrorContext(r.Connection.Serial, sb.ToString());
     }
 
     /// <summary>The request item the proxy sets to "http://peer/uri" so error lines carry nginx's upstream part.</summary>
     public static readonly object UpstreamLogKey = new();
+}
+
+/// <summary>A request's error context: the connection number and the ", client: …" tail.</summary>
+public sealed record RequestErrorContext(long Connection, string Tail)
+{
+    public string Format(string message) =>
+        string.Concat("*", Connection.ToString(CultureInfo.InvariantCulture), " ", message, Tail);
 }

@@ -90,6 +90,9 @@ public sealed class RequestContext
     /// <summary>Header filters have been applied to this response.</summary>
     public bool HeadersFiltered { get; set; }
 
+    /// <summary>Bytes sent and received for the log ($bytes_sent, $request_length ...); null outside the host.</summary>
+    public RequestCounters? Counters { get; set; }
+
     /// <summary>The request line as received ($request).</summary>
     public string RequestLine => Method == OriginalMethod
         ? $"{Method} {RawTarget} {Protocol}"
