@@ -161,6 +161,9 @@ public sealed class LogWriter : IAsyncDisposable
 
         /// <summary>Completes a task once everything before it is written.</summary>
         Barrier,
+
+        /// <summary>Stops the writer until a task completes (tests of a full queue).</summary>
+        Hold,
     }
 
     private readonly record struct Entry(Kind Kind, LogSink? Sink, byte[]? Data, int Length, bool Pooled, object? Extra);
@@ -168,6 +171,8 @@ public sealed class LogWriter : IAsyncDisposable
     private sealed record DynamicTarget(string Path, LogFileCache Cache, ErrorLog ErrorLog, RequestErrorContext Context);
 
     private sealed record BarrierRequest(TaskCompletionSource Done, bool FlushBuffers);
+
+    private sealed record HoldRequest(TaskCompletionSource Reached, Task Release);
 
     private readonly Channel<Entry> _channel;
     private readonly Dictionary<string, LogSink> _sinks = new(StringComparer.Ordinal);
@@ -194,7 +199,9 @@ public sealed class LogWriter : IAsyncDisposable
         Capacity = capacity;
         _channel = Channel.CreateBounded<Entry>(new BoundedChannelOptions(capacity)
         {
-            FullMode = BoundedChannelFullMode.DropWrite,
+            // Wait (not DropWrite, whose TryWrite reports success for what it drops): TryWrite fails when full,
+            // so requests never wait and every dropped line is counted.
+            FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
             SingleWriter = false,
         });
@@ -331,6 +338,14 @@ public sealed class LogWriter : IAsyncDisposable
         await tcs.Task.ConfigureAwait(false);
     }
 
+    /// <summary>Stops the writer, once it has written what is queued, until <paramref name="release"/> completes (tests).</summary>
+    internal async Task HoldAsync(Task release)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _channel.Writer.WriteAsync(new Entry(Kind.Hold, null, null, 0, false, new HoldRequest(reached, release))).ConfigureAwait(false);
+        await reached.Task.ConfigureAwait(false);
+    }
+
     /// <summary>Waits until everything queued so far is written and the buffers are flushed (graceful stop, tests).</summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
@@ -352,6 +367,14 @@ public sealed class LogWriter : IAsyncDisposable
             {
                 while (reader.TryRead(out var e))
                 {
+                    if (e.Kind == Kind.Hold)
+                    {
+                        var hold = (HoldRequest)e.Extra!;
+                        hold.Reached.TrySetResult();
+                        await hold.Release.ConfigureAwait(false);
+                        continue;
+                    }
+
                     Housekeeping(false);
                     Process(e);
                 }
@@ -390,6 +413,7 @@ public sealed class LogWriter : IAsyncDisposable
                     break;
                 case Kind.Barrier:
                     var barrier = (BarrierRequest)e.Extra!;
+                    Housekeeping(true);
                     if (barrier.FlushBuffers)
                     {
                         FlushBuffers();
