@@ -185,6 +185,7 @@ public sealed class LogWriter : IAsyncDisposable
     private ITimer? _timer;
     private DateTimeOffset _timerDue = DateTimeOffset.MaxValue;
     private long _dropped;
+    private long _accessLines;
     private long _reportedDrops;
     private DateTimeOffset _lastDropReport = DateTimeOffset.MinValue;
     private int _reopen;
@@ -215,6 +216,9 @@ public sealed class LogWriter : IAsyncDisposable
 
     /// <summary>Lines dropped because the writer could not keep up.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Access log lines handed to the writer so far (written, buffered or dropped).</summary>
+    public long AccessLines => Interlocked.Read(ref _accessLines);
 
     /// <summary>Where the writer reports dropped lines and failed writes (the current main error log).</summary>
     public ErrorLog? AlertLog { get; set; }
@@ -269,14 +273,21 @@ public sealed class LogWriter : IAsyncDisposable
     public void Enqueue(LogSink sink, byte[] line) => Post(new Entry(Kind.Direct, sink, line, line.Length, false, null));
 
     /// <summary>An access log line in a buffer rented from ArrayPool.Shared; the writer returns it.</summary>
-    public void EnqueueAccess(LogSink sink, byte[] pooled, int length) => Post(new Entry(Kind.Access, sink, pooled, length, true, null));
+    public void EnqueueAccess(LogSink sink, byte[] pooled, int length)
+    {
+        Post(new Entry(Kind.Access, sink, pooled, length, true, null));
+        Interlocked.Increment(ref _accessLines);
+    }
 
     /// <summary>
     /// An access log line for a file named at request time. <paramref name="context"/> is the request's
     /// error context ("*N …, client: …, server: …, request: …") for an open() failure reported to <paramref name="errorLog"/>.
     /// </summary>
-    public void EnqueueDynamic(string path, LogFileCache cache, byte[] pooled, int length, ErrorLog errorLog, RequestErrorContext context) =>
+    public void EnqueueDynamic(string path, LogFileCache cache, byte[] pooled, int length, ErrorLog errorLog, RequestErrorContext context)
+    {
         Post(new Entry(Kind.Dynamic, null, pooled, length, true, new DynamicTarget(path, cache, errorLog, context)));
+        Interlocked.Increment(ref _accessLines);
+    }
 
     private void Post(in Entry e)
     {
