@@ -14,6 +14,9 @@ public static class EmbeddedConfig
         }
 
         http {
+            # Access log lines go to standard output (the default logs/access.log needs a logs/ directory).
+            access_log /dev/stdout;
+
             server {
                 listen 127.0.0.1:8080 default_server;
                 server_name localhost;

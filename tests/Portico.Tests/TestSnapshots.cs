@@ -27,7 +27,7 @@ public static class TestSnapshots
         return compiler.Compile(load, 1);
     }
 
-    /// <summary>A whole configuration around an http block body; error_log goes to stderr.</summary>
+    /// <summary>A whole configuration around an http block body; error_log goes to stderr, access logs are off.</summary>
     public static RuntimeSnapshot Http(string body) =>
-        Compile("error_log stderr emerg;\nevents {}\nhttp {\n" + body + "\n}\n");
+        Compile("error_log stderr emerg;\nevents {}\nhttp { access_log off;\n" + body + "\n}\n");
 }
