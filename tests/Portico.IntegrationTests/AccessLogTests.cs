@@ -150,6 +150,25 @@ public sealed class AccessLogTests
     }
 
     [Fact]
+    public async Task RequestsTheHttpServerRejectsAreLoggedWithTheLineAsReceived()
+    {
+        await using var p = await PorticoInstance.StartHttpAsync("""
+            server { listen 127.0.0.1:{port}; location / { return 200; } }
+            """);
+        Assert.StartsWith("HTTP/1.1 400", await p.RawAsync("GARBAGE\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 400", await p.RawAsync("GET /\u0001\u007f\u00ff HTTP/1.1\r\nHost: h\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200", await p.RawAsync("GET /ok HTTP/1.1\r\nHost: h\r\n\r\nBAD LINE\r\n\r\n"), StringComparison.Ordinal);
+        await LoggedAsync(p, 4);
+        var lines = await LinesAsync(p, "logs/access.log");
+
+        // What nginx 1.22 logs for the same bytes (its 400 page has a body, Kestrel's has none).
+        Assert.Matches("^127\\.0\\.0\\.1 - - \\[[^\\]]+\\] \"GARBAGE\" 400 0 \"-\" \"-\"$", lines[0]);
+        Assert.EndsWith("] \"GET /\\x01\\x7F\\xFF HTTP/1.1\" 400 0 \"-\" \"-\"", lines[1], StringComparison.Ordinal);
+        Assert.EndsWith("] \"GET /ok HTTP/1.1\" 200 0 \"-\" \"-\"", lines[2], StringComparison.Ordinal);
+        Assert.EndsWith("] \"BAD LINE\" 400 0 \"-\" \"-\"", lines[3], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task VariablesInTheFileName()
     {
         await using var p = await PorticoInstance.StartHttpAsync("""

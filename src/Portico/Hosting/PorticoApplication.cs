@@ -50,10 +50,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             connection.CountRequest();
             r = new RequestContext(http, snapshot, listener, connection);
             r.Counters = RequestCounters.Install(http);
-            if (r.Counters is not null)
-            {
-                ConnectionTrackerHook.Begin(http, r.Counters);
-            }
+            ConnectionTrackerHook.Begin(http, r.Counters);
 
             await HandleAsync(r).ConfigureAwait(false);
         }
@@ -172,11 +169,8 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             }
         }
 
-        if (r.Counters is { } counters)
-        {
-            counters.Finish(completed);
-            ConnectionTrackerHook.End(http, counters);
-        }
+        r.Counters?.Finish(completed);
+        ConnectionTrackerHook.End(http, r.Counters);
     }
 
     private static void RunLogHandlers(RequestContext r)

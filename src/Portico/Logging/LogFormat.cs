@@ -493,9 +493,18 @@ public struct LogLineBuilder
         span[3] = Hex[b & 0xf];
     }
 
-    /// <summary>UTF-8 bytes of the scalar at <paramref name="i"/> (advancing past a surrogate pair).</summary>
+    /// <summary>
+    /// UTF-8 bytes of the scalar at <paramref name="i"/> (advancing past a surrogate pair). A lone
+    /// U+DC80..U+DCFF stands for a byte that was not valid UTF-8 (see <see cref="RawText.Decode"/>).
+    /// </summary>
     private static int EncodeScalar(string s, ref int i, Span<byte> dest)
     {
+        if (s[i] is >= '\uDC80' and <= '\uDCFF')
+        {
+            dest[0] = (byte)(s[i] - 0xDC00);
+            return 1;
+        }
+
         if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
         {
             var n = Encoding.UTF8.GetBytes(s.AsSpan(i, 2), dest);
@@ -504,6 +513,32 @@ public struct LogLineBuilder
         }
 
         return Encoding.UTF8.GetBytes(s.AsSpan(i, 1), dest);
+    }
+}
+
+/// <summary>Bytes received from a client as text that keeps every byte, for logs.</summary>
+public static class RawText
+{
+    /// <summary>UTF-8 where valid; each other byte b becomes the lone surrogate U+DC00+b, which logs write back as b.</summary>
+    public static string Decode(ReadOnlySpan<byte> bytes)
+    {
+        var sb = new StringBuilder(bytes.Length);
+        while (!bytes.IsEmpty)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(bytes, out var rune, out var consumed) == System.Buffers.OperationStatus.Done)
+            {
+                sb.Append(rune.ToString());
+            }
+            else
+            {
+                consumed = 1;
+                sb.Append((char)(0xDC00 + bytes[0]));
+            }
+
+            bytes = bytes[consumed..];
+        }
+
+        return sb.ToString();
     }
 }
 

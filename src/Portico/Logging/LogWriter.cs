@@ -57,7 +57,7 @@ public sealed class LogSink : IDisposable
                 return Console.OpenStandardOutput();
         }
 
-        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+        return AppendFile.Open(path);
     }
 
     /// <summary>Writes bytes; returns the failure (a full disk or a removed directory must not take the server down).</summary>
@@ -134,6 +134,45 @@ public sealed class LogSink : IDisposable
 
             _stream = null;
         }
+    }
+}
+
+/// <summary>
+/// Log files opened as nginx opens them: O_WRONLY|O_CREAT|O_APPEND, mode 0644. With O_APPEND every write
+/// lands at the end of the file even when another process writes to it or logrotate's copytruncate cut it
+/// (.NET's FileMode.Append only seeks to the end once).
+/// </summary>
+internal static partial class AppendFile
+{
+    private const int OWronly = 0x1;
+    private const int OCreat = 0x40;
+    private const int OAppend = 0x400;
+    private const int OCloexec = 0x80000;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "open", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int OpenFd(string path, int flags, int mode);
+
+    public static Stream Open(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+        }
+
+        var fd = OpenFd(path, OWronly | OCreat | OAppend | OCloexec, Convert.ToInt32("644", 8));
+        if (fd < 0)
+        {
+            var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw errno switch
+            {
+                2 => new DirectoryNotFoundException($"open() \"{path}\" failed"),
+                13 => new UnauthorizedAccessException($"open() \"{path}\" failed"),
+                _ => new IOException($"open() \"{path}\" failed (errno {errno})", errno),
+            };
+        }
+
+        // FileStream writes with pwrite(2), which appends on an O_APPEND descriptor on Linux.
+        return new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 1);
     }
 }
 

@@ -25,6 +25,7 @@ public sealed class RequestContext
     private string? _capturesSubject;
     private int _captureCount;
     private Dictionary<object, object?>? _items;
+    private string? _requestLine;
 
     public RequestContext(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
     {
@@ -93,10 +94,12 @@ public sealed class RequestContext
     /// <summary>Bytes sent and received for the log ($bytes_sent, $request_length ...); null outside the host.</summary>
     public RequestCounters? Counters { get; set; }
 
-    /// <summary>The request line as received ($request).</summary>
-    public string RequestLine => Method == OriginalMethod
-        ? $"{Method} {RawTarget} {Protocol}"
-        : $"{OriginalMethod} {RawTarget} {Protocol}";
+    /// <summary>The request line as received ($request); set for requests the server rejected before parsing them.</summary>
+    public string RequestLine
+    {
+        get => _requestLine ??= $"{OriginalMethod} {RawTarget} {Protocol}";
+        set => _requestLine = value;
+    }
 
     public string OriginalMethod => Http.Features.GetRequiredFeature<IHttpRequestFeature>().Method;
 

@@ -72,6 +72,13 @@ public class LogFormatTests
     }
 
     [Fact]
+    public void RawBytesThatAreNotUtf8AreLoggedAsTheBytesTheyWere()
+    {
+        var text = RawText.Decode([(byte)'G', 0x01, 0x7f, 0xff, 0xc3, 0xa9, 0xe9]);
+        Assert.Equal("G\\x01\\x7F\\xFF\\xC3\\xA9\\xE9", Escape(text, LogEscape.Default));
+    }
+
+    [Fact]
     public void JsonEscapingIsNginxs()
     {
         Assert.Equal("\\u0001\\u001F\u007f\\\"\\\\é\\t\\n\\r\\b\\f.", Escape("\u0001\u001f\u007f\"\\é\t\n\r\b\f.", LogEscape.Json));

@@ -191,6 +191,25 @@ public sealed class LogWriterTests : IDisposable
     }
 
     [Fact]
+    public async Task FilesAreAppendedEvenAfterATruncation()
+    {
+        // logrotate's copytruncate: the next line starts the file again, without a hole of zero bytes.
+        await using var w = new LogWriter();
+        var path = File("t.log");
+        var sink = w.GetSink(path);
+        Access(w, sink, "a long first line\n");
+        await w.WhenIdleAsync();
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            f.SetLength(0);
+        }
+
+        Access(w, sink, "second\n");
+        await w.WhenIdleAsync();
+        Assert.Equal("second\n", Read(path));
+    }
+
+    [Fact]
     public async Task ReopenWritesBuffersToTheOldFileFirst()
     {
         await using var w = new LogWriter(time: new FakeTimeProvider());
