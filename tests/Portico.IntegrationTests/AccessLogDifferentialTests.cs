@@ -18,7 +18,11 @@ public sealed partial class AccessLogDifferentialTests
     private const string Nginx = "/usr/sbin/nginx";
 
     private static string HttpBody(int port) => $$"""
+        log_format j escape=json '{"r":"$request","h":"$http_x_h","a":"$arg_a","none":"$http_x_none","s":$status}';
+        log_format d '$http_x_h|$arg_a|$http_x_none|$status';
         access_log logs/access.log combined;
+        access_log logs/json.log j;
+        access_log logs/default.log d;
         server {
             listen 127.0.0.1:{{port}};
             server_name localhost;
@@ -43,6 +47,14 @@ public sealed partial class AccessLogDifferentialTests
         "POST /nf HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
         "GET /../x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("bob:secret")) + "\r\nConnection: close\r\n\r\n",
+        "GET /?a=%22q\"\\ HTTP/1.1\r\nHost: {host}\r\nX-H: \u001f\u007f\"\\\t\u00c3\u00a9 end\r\nConnection: close\r\n\r\n",
+    ];
+
+    /// <summary>Requests the HTTP parser rejects: the same request line and status in both logs (nginx's 400 page has a body, Kestrel's none).</summary>
+    private static readonly string[] Rejected =
+    [
+        "GARBAGE\r\n\r\n",
+        "GET /\u0001\u007f\u00ff HTTP/1.1\r\nHost: {host}\r\n\r\n",
     ];
 
     [Fact]
@@ -75,14 +87,15 @@ public sealed partial class AccessLogDifferentialTests
             await WaitForPortAsync(nginxPort, nginx);
             await using var portico = await PorticoInstance.StartHttpAsync(HttpBody(0).Replace("127.0.0.1:0", "127.0.0.1:{port}", StringComparison.Ordinal));
 
-            foreach (var request in Requests)
+            foreach (var request in Requests.Concat(Rejected))
             {
                 await SendAsync(nginxPort, request.Replace("{host}", "localhost:" + nginxPort, StringComparison.Ordinal));
                 await SendAsync(portico.Port, request.Replace("{host}", "localhost:" + portico.Port, StringComparison.Ordinal));
             }
 
-            var nginxLines = await ReadLinesAsync(nginxDir.File("logs/access.log"), Requests.Length, null);
-            var porticoLines = await ReadLinesAsync(portico.Dir.File("logs/access.log"), Requests.Length, portico);
+            var total = Requests.Length + Rejected.Length;
+            var nginxLines = await ReadLinesAsync(nginxDir.File("logs/access.log"), total, null);
+            var porticoLines = await ReadLinesAsync(portico.Dir.File("logs/access.log"), total, portico);
             var nginxSignature = NginxSignature();
             var porticoSignature = Pipeline.Product.NameAndVersion;
 
@@ -107,6 +120,26 @@ public sealed partial class AccessLogDifferentialTests
                     + body.ToString(CultureInfo.InvariantCulture)
                     + expected[(n.Groups["body"].Index + n.Groups["body"].Length)..];
                 Assert.Equal(expected, porticoLines[i]);
+            }
+
+            for (var i = Requests.Length; i < total; i++)
+            {
+                var n = Combined().Match(nginxLines[i]);
+                var p = Combined().Match(porticoLines[i]);
+                Assert.True(p.Success, "portico: " + porticoLines[i]);
+                Assert.Equal(n.Groups["request"].Value, p.Groups["request"].Value);
+                Assert.Equal(n.Groups["status"].Value, p.Groups["status"].Value);
+            }
+
+            // Formats without time: the whole files are equal (json and default escaping of hostile bytes).
+            foreach (var log in new[] { "logs/json.log", "logs/default.log" })
+            {
+                var expected = await ReadLinesAsync(nginxDir.File(log), total, null);
+                var actual = await ReadLinesAsync(portico.Dir.File(log), total, portico);
+                for (var i = 0; i < Requests.Length; i++)
+                {
+                    Assert.Equal(expected[i], actual[i]);
+                }
             }
         }
         finally
