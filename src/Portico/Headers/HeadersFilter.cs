@@ -142,6 +142,12 @@ public sealed class HeadersFilter : HeaderFilter
 
         var now = r.Snapshot.Services.Time.GetUtcNow();
         var nowSeconds = now.ToUnixTimeSeconds();
+        if (headers.Date.Count == 0)
+        {
+            // nginx computes Expires from the same clock as Date: send the Date this was computed at.
+            headers.Date = Format(nowSeconds);
+        }
+
         if (seconds == 0 && kind != ExpiresKind.Daily)
         {
             headers.Expires = Format(nowSeconds);

@@ -12,9 +12,10 @@ public sealed class DocumentRoot
     private readonly CompiledTemplate? _template;
     private readonly string _prefix;
 
-    public DocumentRoot(RootKind kind, string constant, CompiledTemplate? template, int aliasLength, string prefix)
+    public DocumentRoot(RootKind kind, string constant, CompiledTemplate? template, int aliasLength, string prefix, int literalLength)
     {
         Kind = kind;
+        LiteralLength = literalLength;
         _constant = constant;
         _template = template;
         AliasLength = aliasLength;
@@ -24,6 +25,32 @@ public sealed class DocumentRoot
     public RootKind Kind { get; }
     public int AliasLength { get; }
     public bool IsAlias => Kind != RootKind.Root;
+
+    /// <summary>How many leading characters of a mapped path are the configured root's literal text.</summary>
+    public int LiteralLength { get; }
+
+    /// <summary>
+    /// True when the part of a mapped path after the root's literal text holds a ".." segment. The URI normalizer
+    /// resolves every ".." of the URI, so only an alias of a location without a trailing slash ("/i" with
+    /// "/i../x") or a variable can bring one; nginx would serve the file outside the root, Portico refuses it.
+    /// </summary>
+    public bool Escapes(string path) => HasDotDotSegment(path, Math.Min(LiteralLength, path.Length));
+
+    internal static bool HasDotDotSegment(string path, int from)
+    {
+        var i = path.IndexOf("..", from, StringComparison.Ordinal);
+        while (i >= 0)
+        {
+            if ((i == 0 || path[i - 1] == '/') && (i + 2 == path.Length || path[i + 2] == '/'))
+            {
+                return true;
+            }
+
+            i = path.IndexOf("..", i + 1, StringComparison.Ordinal);
+        }
+
+        return false;
+    }
 
     /// <summary>The request item set by try_files when it changed the URI under a regex alias (r->add_uri_to_alias).</summary>
     internal static readonly object AddUriToAliasKey = new();

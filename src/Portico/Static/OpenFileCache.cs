@@ -67,6 +67,7 @@ public sealed class OpenFileCache : IDisposable
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
+    private readonly Lock _sweepGate = new();
     private int _sweeping;
     private long _lastSweep;
     private long _hits;
@@ -218,14 +219,24 @@ public sealed class OpenFileCache : IDisposable
     {
         if (Interlocked.Exchange(ref _sweeping, 1) == 0)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static c => c.Sweep(), this, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static c =>
+            {
+                try
+                {
+                    c.Sweep();
+                }
+                finally
+                {
+                    Volatile.Write(ref c._sweeping, 0);
+                }
+            }, this, preferLocal: false);
         }
     }
 
     /// <summary>Closes entries unused for "inactive" seconds, then the least recently used beyond "max".</summary>
     public void Sweep()
     {
-        try
+        lock (_sweepGate)
         {
             var now = Now;
             foreach (var (key, e) in _entries)
@@ -250,10 +261,6 @@ public sealed class OpenFileCache : IDisposable
                     }
                 }
             }
-        }
-        finally
-        {
-            Volatile.Write(ref _sweeping, 0);
         }
     }
 

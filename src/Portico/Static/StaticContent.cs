@@ -96,6 +96,11 @@ public sealed class StaticContent : ContentHandler
 
             basePath ??= loc.Root.Map(r);
             var path = basePath + name;
+            if (loc.Root.Escapes(path))
+            {
+                return (false, Escaping(r, path));
+            }
+
             int err;
             string failed;
             using (var file = await loc.Files.TestAsync(r, path).ConfigureAwait(false))
@@ -200,6 +205,11 @@ public sealed class StaticContent : ContentHandler
     private static async ValueTask<Flow> AutoindexAsync(RequestContext r, StaticLocation loc)
     {
         var path = loc.Root.Map(r);
+        if (loc.Root.Escapes(path))
+        {
+            return Escaping(r, path);
+        }
+
         if (path.Length > 1)
         {
             path = path[..^1];
@@ -313,10 +323,9 @@ public sealed class StaticContent : ContentHandler
         }
 
         var path = loc.Root.Map(r);
-        if (LeavesRoot(path))
+        if (loc.Root.Escapes(path))
         {
-            r.LogError(LogLevel.Error, $"open() \"{path}\" refused: a \"..\" segment would leave the root");
-            return r.Finish(404);
+            return Escaping(r, path);
         }
 
         var file = await loc.Files.OpenAsync(r, path).ConfigureAwait(false);
@@ -384,26 +393,11 @@ public sealed class StaticContent : ContentHandler
         return r.Finish(status);
     }
 
-    /// <summary>
-    /// A ".." segment in the mapped path. The URI normalizer resolves every ".." of the URI, so only a variable
-    /// in root or alias can bring one; Portico refuses it rather than leave the document root.
-    /// </summary>
-    internal static bool LeavesRoot(string path)
+    /// <summary>A mapped path that would leave the document root: refused as not found.</summary>
+    internal static Flow Escaping(RequestContext r, string path)
     {
-        var i = path.IndexOf("..", StringComparison.Ordinal);
-        while (i >= 0)
-        {
-            var startOk = i == 0 || path[i - 1] == '/';
-            var endOk = i + 2 == path.Length || path[i + 2] == '/';
-            if (startOk && endOk)
-            {
-                return true;
-            }
-
-            i = path.IndexOf("..", i + 1, StringComparison.Ordinal);
-        }
-
-        return false;
+        r.LogError(LogLevel.Error, $"\"{path}\" is outside the document root, refused");
+        return r.Finish(404);
     }
 
     /// <summary>The not-modified filter's 304: no type, length or Accept-Ranges; ETag and Last-Modified stay.</summary>

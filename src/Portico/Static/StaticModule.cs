@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Portico.Compilation;
 using Portico.Config.Directives;
+using Portico.Config.Model;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
 using Portico.Variables;
@@ -119,11 +120,15 @@ public sealed partial class StaticModule : PorticoModule
         var prefix = location.Snapshot.Model.Paths.Prefix;
         if (spec is null)
         {
-            return new DocumentRoot(RootKind.Root, location.Snapshot.Model.Paths.FromPrefix("html"), null, 0, prefix);
+            var html = location.Snapshot.Model.Paths.FromPrefix("html");
+            return new DocumentRoot(RootKind.Root, html, null, 0, prefix, html.Length);
         }
 
         var template = spec.Template is null ? null : location.Compile(spec.Template);
-        return new DocumentRoot(spec.Kind, spec.Value, template, spec.AliasLength, prefix);
+        var literal = spec.Template is null
+            ? spec.Value.Length
+            : spec.Template.Parts.Count > 0 && spec.Template.Parts[0].Kind == TemplatePartKind.Literal ? spec.Template.Parts[0].Text.Length : 0;
+        return new DocumentRoot(spec.Kind, spec.Value, template, spec.AliasLength, prefix, literal);
     }
 
     public override void CompleteSnapshot(SnapshotBuilder snapshot) => snapshot.Snapshot.Feature<StaticContent>()?.Freeze();

@@ -34,6 +34,11 @@ public sealed class TryFilesHandler : PhaseHandler
         {
             var name = Strip(template.Evaluate(r), uri);
             var path = root + name;
+            if (_root.Escapes(path))
+            {
+                continue;
+            }
+
             int err;
             string failed;
             FileStat stat;
