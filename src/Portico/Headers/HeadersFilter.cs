@@ -10,23 +10,19 @@ namespace Portico.Headers;
 /// <summary>
 /// ngx_http_headers_filter: for the statuses nginx considers safe (200, 201, 204, 206, 301, 302, 303, 304, 307,
 /// 308) sets Expires and Cache-Control and adds the add_header headers; for any other status only the headers
-/// marked "always". Trailers are announced here (the response becomes chunked) and written at the end.
+/// marked "always".
 /// </summary>
 public sealed class HeadersFilter : HeaderFilter
 {
     private readonly ExpiresSpec _expires;
     private readonly CompiledTemplate? _expiresValue;
     private readonly CompiledHeader[] _headers;
-    private readonly CompiledHeader[] _trailers;
 
-    internal static readonly object TrailersKey = new();
-
-    public HeadersFilter(ExpiresSpec expires, CompiledTemplate? expiresValue, CompiledHeader[] headers, CompiledHeader[] trailers)
+    public HeadersFilter(ExpiresSpec expires, CompiledTemplate? expiresValue, CompiledHeader[] headers)
     {
         _expires = expires;
         _expiresValue = expiresValue;
         _headers = headers;
-        _trailers = trailers;
     }
 
     public static bool IsSafeStatus(int status) => status is 200 or 201 or 204 or 206 or 301 or 302 or 303 or 304 or 307 or 308;
@@ -76,39 +72,6 @@ public sealed class HeadersFilter : HeaderFilter
                     }
 
                     break;
-            }
-        }
-
-        if (_trailers.Length > 0 && !HttpMethods.IsHead(r.Http.Request.Method) && r.Http.Response.SupportsTrailers())
-        {
-            foreach (var t in _trailers)
-            {
-                if (safe || t.Always)
-                {
-                    // nginx's chunked filter drops Content-Length when trailers are expected.
-                    r.Http.Response.ContentLength = null;
-                    r.SetItem(TrailersKey, this);
-                    break;
-                }
-            }
-        }
-    }
-
-    /// <summary>Appends the trailers whose status condition holds (called once the body is written).</summary>
-    internal void WriteTrailers(RequestContext r)
-    {
-        var safe = IsSafeStatus(r.Status != 0 ? r.Status : r.Http.Response.StatusCode);
-        foreach (var t in _trailers)
-        {
-            if (!safe && !t.Always)
-            {
-                continue;
-            }
-
-            var value = t.Value?.Evaluate(r) ?? string.Empty;
-            if (value.Length > 0 && Sendable(value))
-            {
-                r.Http.Response.AppendTrailer(t.Name, value);
             }
         }
     }
@@ -215,31 +178,5 @@ public sealed class HeadersFilter : HeaderFilter
         }
 
         return true;
-    }
-}
-
-/// <summary>Writes the add_trailer trailers after the body (the response is still open during the log phase).</summary>
-internal sealed class TrailersWriter : LogHandler
-{
-    private readonly HeadersFilter _filter;
-
-    public TrailersWriter(HeadersFilter filter)
-    {
-        _filter = filter;
-    }
-
-    public override void Log(RequestContext r)
-    {
-        if (r.GetItem<HeadersFilter>(HeadersFilter.TrailersKey) is { } filter && ReferenceEquals(filter, _filter))
-        {
-            try
-            {
-                filter.WriteTrailers(r);
-            }
-            catch (InvalidOperationException)
-            {
-                // The response completed already: nothing more can be sent.
-            }
-        }
     }
 }

@@ -18,8 +18,8 @@ public sealed class HeadersModule : PorticoModule
         r.AddSettings<HeadersSettings>(SettingsScope.Location);
         const Ctx ctx = Ctx.HttpServerLocation | Ctx.LocationIf;
         r.Add(new DirectiveSpec("expires", ctx, Arity.Range(1, 2), Expires) { Module = Name });
-        r.Add(new DirectiveSpec("add_header", ctx, Arity.Range(2, 3), c => AddHeader(c, trailer: false)) { Module = Name, Repeatable = true });
-        r.Add(new DirectiveSpec("add_trailer", ctx, Arity.Range(2, 3), c => AddHeader(c, trailer: true)) { Module = Name, Repeatable = true });
+        r.Add(new DirectiveSpec("add_header", ctx, Arity.Range(2, 3), AddHeader) { Module = Name, Repeatable = true });
+        r.Add(new DirectiveSpec("add_trailer", ctx, Arity.Range(2, 3), AddTrailer) { Module = Name, Repeatable = true });
     }
 
     /// <summary>ngx_http_headers_expires.</summary>
@@ -60,26 +60,30 @@ public sealed class HeadersModule : PorticoModule
         settings.Expires = new ExpiresSpec(kind, seconds, null);
     }
 
+    /// <summary>
+    /// add_trailer is refused: nginx sends trailers at the end of a chunked HTTP/1.1 body, which Kestrel cannot
+    /// write (it sends trailers on HTTP/2 only). Accepting it would silently drop the trailers.
+    /// </summary>
+    private static void AddTrailer(DirectiveCall c) =>
+        throw c.Emerg("the \"add_trailer\" directive is not supported by Portico: Kestrel cannot send HTTP/1.1 response trailers");
+
     /// <summary>ngx_http_headers_add.</summary>
-    private static void AddHeader(DirectiveCall c, bool trailer)
+    private static void AddHeader(DirectiveCall c)
     {
         var settings = c.Loc<HeadersSettings>();
         var name = c[0];
         var kind = HeaderKind.Add;
-        if (!trailer)
+        if (name.Equals("Cache-Control", StringComparison.OrdinalIgnoreCase) || name.Equals("Link", StringComparison.OrdinalIgnoreCase))
         {
-            if (name.Equals("Cache-Control", StringComparison.OrdinalIgnoreCase) || name.Equals("Link", StringComparison.OrdinalIgnoreCase))
-            {
-                kind = HeaderKind.Multi;
-            }
-            else if (name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase))
-            {
-                kind = HeaderKind.LastModified;
-            }
-            else if (name.Equals("ETag", StringComparison.OrdinalIgnoreCase))
-            {
-                kind = HeaderKind.ETag;
-            }
+            kind = HeaderKind.Multi;
+        }
+        else if (name.Equals("Last-Modified", StringComparison.OrdinalIgnoreCase))
+        {
+            kind = HeaderKind.LastModified;
+        }
+        else if (name.Equals("ETag", StringComparison.OrdinalIgnoreCase))
+        {
+            kind = HeaderKind.ETag;
         }
 
         var value = c[1].Length == 0 ? null : c.Template(1);
@@ -94,15 +98,7 @@ public sealed class HeadersModule : PorticoModule
             always = true;
         }
 
-        var spec = new HeaderSpec(name, value, always, kind);
-        if (trailer)
-        {
-            (settings.Trailers ??= []).Add(spec);
-        }
-        else
-        {
-            (settings.Headers ??= []).Add(spec);
-        }
+        (settings.Headers ??= []).Add(new HeaderSpec(name, value, always, kind));
     }
 
     public override void CompileLocation(LocationCompiler location)
@@ -110,21 +106,13 @@ public sealed class HeadersModule : PorticoModule
         var settings = location.Settings<HeadersSettings>();
         var expires = settings.Expires ?? ExpiresSpec.Off;
         var headers = settings.Headers;
-        var trailers = settings.Trailers;
-        if (expires.Kind == ExpiresKind.Off && expires.Value is null && headers is null && trailers is null)
+        if (expires.Kind == ExpiresKind.Off && expires.Value is null && headers is null)
         {
             return;
         }
 
-        var compiledHeaders = Compile(location, headers);
-        var compiledTrailers = Compile(location, trailers);
         var expiresValue = expires.Value is null ? null : location.Compile(expires.Value);
-        var filter = new HeadersFilter(expires, expiresValue, compiledHeaders, compiledTrailers);
-        location.AddHeaderFilter(filter);
-        if (compiledTrailers.Length > 0)
-        {
-            location.AddLog(new TrailersWriter(filter));
-        }
+        location.AddHeaderFilter(new HeadersFilter(expires, expiresValue, Compile(location, headers)));
     }
 
     private static CompiledHeader[] Compile(LocationCompiler location, List<HeaderSpec>? specs)
@@ -145,5 +133,5 @@ public sealed class HeadersModule : PorticoModule
     }
 }
 
-/// <summary>An add_header or add_trailer ready for requests.</summary>
+/// <summary>An add_header ready for requests.</summary>
 public sealed record CompiledHeader(string Name, CompiledTemplate? Value, bool Always, HeaderKind Kind);

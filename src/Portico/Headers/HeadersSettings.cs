@@ -18,7 +18,7 @@ public enum HeaderKind
     ETag,
 }
 
-/// <summary>One add_header (or add_trailer): name, value template (null for ""), and "always".</summary>
+/// <summary>One add_header: name, value template (null for ""), and "always".</summary>
 public sealed record HeaderSpec(string Name, ValueTemplate? Value, bool Always, HeaderKind Kind);
 
 /// <summary>nginx's NGX_HTTP_EXPIRES_* kinds.</summary>
@@ -39,20 +39,18 @@ public sealed record ExpiresSpec(ExpiresKind Kind, long Seconds, ValueTemplate? 
 }
 
 /// <summary>
-/// ngx_http_headers_filter_module settings. add_header and add_trailer lists are replaced, not merged: a level
+/// ngx_http_headers_filter_module settings. The add_header list is replaced, not merged: a level
 /// that has any of its own does not inherit the enclosing level's (nginx's well-known trap).
 /// </summary>
 public sealed class HeadersSettings : Settings<HeadersSettings>
 {
     public ExpiresSpec? Expires { get; set; }
     public List<HeaderSpec>? Headers { get; set; }
-    public List<HeaderSpec>? Trailers { get; set; }
 
     public override void MergeFrom(HeadersSettings parent)
     {
         Expires ??= parent.Expires ?? ExpiresSpec.Off;
         Headers ??= parent.Headers;
-        Trailers ??= parent.Trailers;
     }
 }
 
