@@ -39,6 +39,7 @@ internal static class StaticDirectives
         Add("open_file_cache_valid", loc, Arity.One, c => c.Loc<StaticSettings>().OpenFileCacheValid = c.Seconds(0));
         Add("open_file_cache_min_uses", loc, Arity.One, c => c.Loc<StaticSettings>().OpenFileCacheMinUses = c.Number(0));
         Add("open_file_cache_errors", loc, Arity.Flag, c => c.Loc<StaticSettings>().OpenFileCacheErrors = c.Flag(0));
+        Add("open_file_cache_events", loc, Arity.Flag, c => c.Flag(0));
         Add("log_not_found", loc, Arity.Flag, c => c.Loc<StaticSettings>().LogNotFound = c.Flag(0));
 
         // ngx_http_index_module, ngx_http_autoindex_module, ngx_http_try_files_module
