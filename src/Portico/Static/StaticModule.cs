@@ -188,6 +188,12 @@ public sealed partial class StaticModule : PorticoModule
         }
 
         var value = Resolve(root, out var err);
+        if (RealPaths.Count >= 4096)
+        {
+            // Roots with variables can name many directories; keep the table bounded.
+            RealPaths.Clear();
+        }
+
         RealPaths[root] = (value, now);
         if (value is null)
         {
