@@ -48,6 +48,14 @@ public class StaticConfigTests
     [InlineData("types_hash_max_size x;", "\"types_hash_max_size\" directive invalid number")]
     [InlineData("etag maybe;", "invalid value \"maybe\" in \"etag\" directive, it must be \"on\" or \"off\"")]
     [InlineData("sendfile on; sendfile off;", "\"sendfile\" directive is duplicate")]
+    [InlineData("autoindex_localtime yes;", "invalid value \"yes\" in \"autoindex_localtime\" directive, it must be \"on\" or \"off\"")]
+    [InlineData("autoindex_exact_size 1;", "invalid value \"1\" in \"autoindex_exact_size\" directive, it must be \"on\" or \"off\"")]
+    [InlineData("log_not_found no;", "invalid value \"no\" in \"log_not_found\" directive, it must be \"on\" or \"off\"")]
+    [InlineData("open_file_cache_errors x;", "invalid value \"x\" in \"open_file_cache_errors\" directive, it must be \"on\" or \"off\"")]
+    [InlineData("tcp_nopush x;", "invalid value \"x\" in \"tcp_nopush\" directive, it must be \"on\" or \"off\"")]
+    [InlineData("types_hash_bucket_size x;", "\"types_hash_bucket_size\" directive invalid number")]
+    [InlineData("server { location / { index a; root /x; root /y; } }", "\"root\" directive is duplicate")]
+    [InlineData("server { location ~ ^/d/(.*)$ { alias /a/$1; alias /b/$1; } }", "\"alias\" directive is duplicate")]
     public void ReportsNginxMessage(string httpBody, string message)
     {
         // Each message checked against nginx 1.22's "nginx -t" on the same http block.

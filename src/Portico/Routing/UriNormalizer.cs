@@ -58,8 +58,14 @@ public static class UriNormalizer
         for (var i = 0; i < rawPath.Length; i++)
         {
             var c = rawPath[i];
-            if (c == '%' && i + 2 < rawPath.Length && IsHex(rawPath[i + 1]) && IsHex(rawPath[i + 2]))
+            if (c == '%')
             {
+                // ngx_http_parse_complex_uri: "%" must be followed by two hex digits, or the request is invalid.
+                if (i + 2 >= rawPath.Length || !IsHex(rawPath[i + 1]) || !IsHex(rawPath[i + 2]))
+                {
+                    return false;
+                }
+
                 var b = (byte)((Hex(rawPath[i + 1]) << 4) | Hex(rawPath[i + 2]));
                 if (b == 0)
                 {

@@ -27,8 +27,6 @@ public sealed class FileAccess
         _cacheErrors = cacheErrors;
     }
 
-    public static readonly FileAccess Plain = new(SymlinkPolicy.Off, null, null, 60, 1, false);
-
     public OpenFileCache? Cache => _cache;
 
     /// <summary>Opens a file for reading (nginx's ngx_open_cached_file without test_only).</summary>

@@ -26,6 +26,19 @@ public class UriTraversalTests
     }
 
     [Theory]
+    [InlineData("/%zz")]
+    [InlineData("/a%")]
+    [InlineData("/a%2")]
+    [InlineData("/a%2g")]
+    [InlineData("/a.txt%")]
+    [InlineData("/%%2e%2e/etc/passwd")]
+    public void InvalidPercentEscapesAreRejectedAsNginxDoes(string raw)
+    {
+        // nginx 1.22 answers each of these with 400 Bad Request.
+        Assert.False(UriNormalizer.TryNormalize(raw, mergeSlashes: true, out _));
+    }
+
+    [Theory]
     [InlineData("/..%5c..%5cetc/passwd", "/..\\..\\etc/passwd")]
     [InlineData("/%c0%ae%c0%ae/etc/passwd", "/\u00c0\u00ae\u00c0\u00ae/etc/passwd")]
     [InlineData("/%252e%252e/etc/passwd", "/%2e%2e/etc/passwd")]
