@@ -34,6 +34,16 @@ public sealed partial class NginxDifferentialTests : IAsyncLifetime
             location /spa/ { try_files $uri $uri/ /spa/index.html; }
             location ~ ^/download/(.+)$ { alias {docs}/data/$1; }
             location /ret/ { add_header X-R r; expires 2h; return 200 "ret"; }
+            location /sym/ { disable_symlinks on; }
+            location /own/ { disable_symlinks if_not_owner; }
+            location /from/ { disable_symlinks on from={docs}/html/from; }
+            location /idx/ { index nope.html other.htm /idx/last.txt; }
+            location /al/ { alias {docs}/html/; try_files $uri $uri.txt =404; }
+            location /nolog/ { log_not_found off; }
+            location /types/ { types { text/x-special txt; } default_type text/x-default; }
+            location /ims/ { alias {docs}/html/; if_modified_since before; }
+            location /noetag/ { alias {docs}/html/; etag off; }
+            location /mr/ { alias {docs}/html/; max_ranges 1; }
         }
         """;
 
@@ -63,6 +73,18 @@ public sealed partial class NginxDifferentialTests : IAsyncLifetime
         Put("html/spa/docs/index.html", "docs");
         Put("data/report.csv", "a,b\n");
         Directory.CreateDirectory(_docs.File("html/emptydir"));
+        Put("html/idx/other.htm", "other");
+        Put("html/idx/last.txt", "last");
+        Put("html/types/t.txt", "t");
+        Put("html/types/none", "n");
+        Directory.CreateDirectory(_docs.File("html/sym"));
+        Directory.CreateDirectory(_docs.File("html/own"));
+        Directory.CreateDirectory(_docs.File("html/from"));
+        File.CreateSymbolicLink(_docs.File("html/sym/link.txt"), _docs.File("html/a.txt"));
+        Directory.CreateSymbolicLink(_docs.File("html/sym/dir"), _docs.File("html/dir"));
+        File.CreateSymbolicLink(_docs.File("html/own/link.txt"), _docs.File("html/a.txt"));
+        File.CreateSymbolicLink(_docs.File("html/from/link.txt"), _docs.File("html/a.txt"));
+        Directory.CreateSymbolicLink(_docs.File("html/fromdir"), _docs.File("html/from"));
 
         var body = Config.Replace("{docs}", _docs.Path, StringComparison.Ordinal);
         _nginx = await NginxReference.StartHttpAsync(body, _docs.Path);
@@ -220,6 +242,25 @@ public sealed partial class NginxDifferentialTests : IAsyncLifetime
     [InlineData("/spa/route/deep?x=1")]
     [InlineData("/spa/docs")]
     [InlineData("/spa/docs/")]
+    [InlineData("/sym/link.txt")]
+    [InlineData("/sym/dir/big.bin")]
+    [InlineData("/sym/dir/")]
+    [InlineData("/own/link.txt")]
+    [InlineData("/from/link.txt")]
+    [InlineData("/idx/")]
+    [InlineData("/idx/missing/")]
+    [InlineData("/al/a")]
+    [InlineData("/al/a.txt")]
+    [InlineData("/al/zzz")]
+    [InlineData("/nolog/x")]
+    [InlineData("/types/t.txt")]
+    [InlineData("/types/none")]
+    [InlineData("/noetag/a.txt")]
+    [InlineData("/dir/a%20b%26c%3Cd%3E.txt")]
+    [InlineData("/dir/%C3%BCn%C3%AFc%C3%B6d%C3%A9-%E5%90%8D%E5%89%8D.txt")]
+    [InlineData("/%zz")]
+    [InlineData("/a.txt/")]
+    [InlineData("/%2e")]
     public async Task ExpiresAddHeaderAndStaticResponses(string target)
     {
         await BothAsync("GET", target);
@@ -252,10 +293,19 @@ public sealed partial class NginxDifferentialTests : IAsyncLifetime
     [InlineData("If-Modified-Since: Thu, 02 Jan 2020 03:04:06 GMT")]
     [InlineData("If-Match: \"nope\"")]
     [InlineData("If-Unmodified-Since: Wed, 01 Jan 2020 00:00:00 GMT")]
+    [InlineData("Range: bytes=0-1\r\nIf-Range: \"5e0d5da5-c\"")]
+    [InlineData("Range: bytes=0-1\r\nIf-Range: \"stale\"")]
+    [InlineData("Range: bytes=0-1\r\nIf-Range: Thu, 02 Jan 2020 03:04:05 GMT")]
+    [InlineData("Range: bytes=0-1\r\nIf-Range: Thu, 02 Jan 2020 03:04:06 GMT")]
+    [InlineData("If-None-Match: *")]
     public async Task ConditionalAndRangeRequests(string header)
     {
         await BothAsync("GET", "/e1/a.txt", header);
         await BothAsync("HEAD", "/a.txt", header);
+        await BothAsync("GET", "/ims/a.txt", header);
+        await BothAsync("GET", "/noetag/a.txt", header);
+        await BothAsync("GET", "/mr/a.txt", header);
+        await BothAsync("GET", "/ai/", header);
     }
 
     [Theory]
