@@ -269,4 +269,25 @@ public class StaticFilesTests
         Assert.Equal("api", await p.Client.GetStringAsync("/api/f.txt"));
         Assert.Equal("file", await p.Client.GetStringAsync("/files/f.txt"));
     }
+
+    [Fact]
+    public async Task AccessLogCountsTheBytesOfFilesAndRanges()
+    {
+        await using var p = await PorticoInstance.StartHttpAsync("""
+            log_format bytes '$status $body_bytes_sent $request_uri';
+            server { listen 127.0.0.1:{port}; root {prefix}/html; access_log {prefix}/logs/bytes.log bytes; }
+            """);
+        Put(p, "html/a.txt", "hello world\n");
+        await p.Client.GetStringAsync("/a.txt");
+        using var range = new HttpRequestMessage(HttpMethod.Get, "/a.txt?r");
+        range.Headers.TryAddWithoutValidation("Range", "bytes=0-4");
+        using (await p.Client.SendAsync(range))
+        {
+        }
+
+        await p.Host.Writer.DrainAsync(TimeSpan.FromSeconds(2));
+        var log = await File.ReadAllTextAsync(p.Dir.File("logs/bytes.log"));
+        Assert.Contains("200 12 /a.txt\n", log);
+        Assert.Contains("206 5 /a.txt?r\n", log);
+    }
 }
