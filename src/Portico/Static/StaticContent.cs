@@ -1,5 +1,4 @@
 using System.Collections.Frozen;
-using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using Portico.Config.Syntax;
@@ -413,6 +412,4 @@ public sealed class StaticContent : ContentHandler
         ResponseStart.Apply(r);
         return Flow.Done;
     }
-
-    internal static string Format(long value) => value.ToString(CultureInfo.InvariantCulture);
 }
