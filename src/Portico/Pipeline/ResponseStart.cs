@@ -39,7 +39,28 @@ public static class ResponseStart
         {
             headers.Connection = "close";
         }
+
+        // nginx's own status lines (proxied responses keep the origin's reason phrase, set beforehand).
+        var feature = r.Http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>();
+        if (feature is not null && feature.ReasonPhrase is null && StatusLine(r.Http.Response.StatusCode) is { } reason)
+        {
+            feature.ReasonPhrase = reason;
+        }
     }
+
+    /// <summary>The reason phrases of nginx's ngx_http_status_lines where they differ from Kestrel's.</summary>
+    public static string? StatusLine(int status) => status switch
+    {
+        302 => "Moved Temporarily",
+        405 => "Not Allowed",
+        408 => "Request Time-out",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Large",
+        416 => "Requested Range Not Satisfiable",
+        503 => "Service Temporarily Unavailable",
+        504 => "Gateway Time-out",
+        _ => null,
+    };
 
     /// <summary>scheme://host[:port] for relative redirects (absolute_redirect, server_name_in_redirect, port_in_redirect).</summary>
     public static string AbsoluteBase(RequestContext r, HttpCoreSettings core)

@@ -103,6 +103,16 @@ public class ReturnAndRoutingTests : IAsyncLifetime
         Assert.Equal("http://example.org/u", response.Headers.Location!.ToString());
     }
 
+    [Theory]
+    [InlineData("/moved-abs", "HTTP/1.1 302 Moved Temporarily\r\n")]
+    [InlineData("/moved", "HTTP/1.1 301 Moved Permanently\r\n")]
+    [InlineData("/gone", "HTTP/1.1 410 Gone\r\n")]
+    public async Task StatusLinesAreNginxs(string path, string statusLine)
+    {
+        var raw = await _portico.RawAsync($"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        Assert.StartsWith(statusLine, raw, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task NoContentAndClose()
     {
