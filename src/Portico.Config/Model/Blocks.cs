@@ -77,8 +77,14 @@ public sealed class ServerBlock
     /// <summary>"if" blocks directly in the server (server-rewrite phase), in order.</summary>
     public List<LocationBlock> IfBlocks { get; } = [];
 
-    /// <summary>The first server_name, nginx's $server_name.</summary>
-    public string PrimaryName => Names.Count > 0 ? Names[0].Name : string.Empty;
+    /// <summary>The first server_name as nginx shows it in $server_name: lower case, "~regex", "*.x", "x.*", ".x" as "x".</summary>
+    public string PrimaryName => Names.Count == 0 ? string.Empty : Names[0].Kind switch
+    {
+        ServerNameKind.LeadingWildcard => "*." + Names[0].Name,
+        ServerNameKind.TrailingWildcard => Names[0].Name + ".*",
+        ServerNameKind.Regex => "~" + Names[0].Name,
+        _ => Names[0].Name,
+    };
 }
 
 public enum LocationKind

@@ -12,6 +12,8 @@ public static class ModuleCatalog
     [
         new Pipeline.HttpCoreModule(),
         new Rewrite.RewriteModule(),
+        new Variables.MapModule(),
+        new Rewrite.ErrorPageModule(),
         new Static.StaticModule(),
         new Headers.HeadersModule(),
         new Logging.LogModule(),

@@ -123,7 +123,7 @@ public sealed class HttpCoreModule : PorticoModule
 
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
-        var hostname = Dns.GetHostName();
+        var hostname = Dns.GetHostName().ToLowerInvariant();
         var pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
 
         v.Register("host", r => r.Host ?? r.Server.Name);
@@ -133,7 +133,7 @@ public sealed class HttpCoreModule : PorticoModule
         v.Register("portico_version", _ => Product.Version);
         v.Register("uri", r => r.Uri, cacheable: false);
         v.Register("document_uri", r => r.Uri, cacheable: false);
-        v.Register("request_uri", r => r.RawTarget);
+        v.Register("request_uri", r => RequestUri(r.RawTarget));
         v.Register("args", r => r.Args, cacheable: false, setter: (r, value) => r.Args = value);
         v.Register("query_string", r => r.Args, cacheable: false, setter: (r, value) => r.Args = value);
         v.Register("is_args", r => r.Args.Length > 0 ? "?" : string.Empty, cacheable: false);
@@ -144,17 +144,17 @@ public sealed class HttpCoreModule : PorticoModule
         v.Register("https", r => r.Http.Request.IsHttps ? "on" : string.Empty);
         v.Register("server_name", r => r.Server.Name);
         v.Register("server_addr", r => r.Connection.LocalAddressText);
-        v.Register("server_port", r => r.Connection.LocalPort.ToString(CultureInfo.InvariantCulture));
+        v.Register("server_port", r => Port(r.Connection.LocalPort));
         v.Register("server_protocol", r => r.Protocol);
         v.Register("remote_addr", r => r.Connection.RemoteAddressText);
-        v.Register("remote_port", r => r.Connection.RemotePort.ToString(CultureInfo.InvariantCulture));
+        v.Register("remote_port", r => Port(r.Connection.RemotePort));
         v.Register("binary_remote_addr", r => r.Connection.BinaryRemoteAddress);
         v.Register("content_type", r => r.Http.Request.Headers.ContentType is { Count: > 0 } ct ? ct.ToString() : null);
-        v.Register("content_length", r => r.Http.Request.Headers.ContentLength?.ToString(CultureInfo.InvariantCulture));
+        v.Register("content_length", r => r.Http.Request.Headers[Microsoft.Net.Http.Headers.HeaderNames.ContentLength] is { Count: > 0 } cl ? cl[0] : null);
         v.Register("connection", r => r.Connection.Serial.ToString(CultureInfo.InvariantCulture));
         v.Register("connection_requests", r => r.Connection.Requests.ToString(CultureInfo.InvariantCulture), cacheable: false);
-        v.Register("status", r => (r.Status == 0 ? r.Http.Response.StatusCode : SpecialResponse.WireStatus(r.Status)).ToString("000", CultureInfo.InvariantCulture), cacheable: false);
-        v.Register("request_time", r => r.ElapsedSeconds.ToString("0.000", CultureInfo.InvariantCulture), cacheable: false);
+        v.Register("status", r => Status(r).ToString("000", CultureInfo.InvariantCulture), cacheable: false);
+        v.Register("request_time", r => FormatSeconds((long)(r.ElapsedSeconds * 1000)), cacheable: false);
         v.Register("msec", _ => FormatMsec(DateTimeOffset.UtcNow), cacheable: false);
         v.Register("time_local", _ => FormatTimeLocal(DateTimeOffset.Now), cacheable: false);
         v.Register("time_iso8601", _ => DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture), cacheable: false);
@@ -171,10 +171,57 @@ public sealed class HttpCoreModule : PorticoModule
         return Convert.ToHexStringLower(bytes);
     }
 
-    public static string FormatMsec(DateTimeOffset t)
+    public static string FormatMsec(DateTimeOffset t) => FormatSeconds(t.ToUnixTimeMilliseconds());
+
+    /// <summary>nginx's "%T.%03M": whole seconds, a dot, milliseconds (truncated, never rounded).</summary>
+    public static string FormatSeconds(long ms)
     {
-        var ms = t.ToUnixTimeMilliseconds();
+        ms = Math.Max(ms, 0);
         return (ms / 1000).ToString(CultureInfo.InvariantCulture) + "." + (ms % 1000).ToString("000", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>$status: error_page's status, else the response's, else "000" before there is one.</summary>
+    public static int Status(RequestContext r)
+    {
+        if (r.StatusOverride > 0)
+        {
+            return r.StatusOverride;
+        }
+
+        if (r.Status != 0)
+        {
+            return SpecialResponse.WireStatus(r.Status);
+        }
+
+        return r.Http.Response.HasStarted ? r.Http.Response.StatusCode : 0;
+    }
+
+    /// <summary>A port as nginx prints it: empty when there is none (unix sockets).</summary>
+    private static string Port(int port) => port is > 0 and < 65536 ? port.ToString(CultureInfo.InvariantCulture) : string.Empty;
+
+    /// <summary>$request_uri: the request target as sent, without the scheme and host of an absolute-form target.</summary>
+    public static string RequestUri(string target)
+    {
+        if (target.Length == 0 || target[0] == '/')
+        {
+            return target;
+        }
+
+        var scheme = target.IndexOf("://", StringComparison.Ordinal);
+        if (scheme <= 0)
+        {
+            return target;
+        }
+
+        var start = scheme + 3;
+        var end = target.AsSpan(start).IndexOfAny('/', '?');
+        if (end < 0)
+        {
+            return "/";
+        }
+
+        end += start;
+        return target[end] == '/' ? target[end..] : "/" + target[end..];
     }
 
     /// <summary>nginx's $time_local: "30/Nov/2026:08:55:54 +0000".</summary>
@@ -205,26 +252,59 @@ public sealed class HttpCoreModule : PorticoModule
         return string.Join(separator, values.ToArray());
     }
 
-    /// <summary>$cookie_NAME: the value of the first cookie with that name.</summary>
+    /// <summary>
+    /// $cookie_NAME: ngx_http_parse_multi_header_lines over every Cookie header: a pair whose name matches
+    /// without regard to case, spaces allowed around "=", the value up to ";".
+    /// </summary>
     public static string? Cookie(HttpRequest request, string name)
     {
         foreach (var header in request.Headers.Cookie)
         {
-            if (header is null)
+            if (header is null || name.Length > header.Length)
             {
                 continue;
             }
 
-            var span = header.AsSpan();
-            while (!span.IsEmpty)
+            var s = header.AsSpan();
+            var i = 0;
+            while (i < s.Length)
             {
-                var semi = span.IndexOf(';');
-                var part = (semi < 0 ? span : span[..semi]).Trim();
-                span = semi < 0 ? default : span[(semi + 1)..];
-                var eq = part.IndexOf('=');
-                if (eq > 0 && part[..eq].Trim().Equals(name, StringComparison.OrdinalIgnoreCase))
+                if (s.Length - i >= name.Length && s.Slice(i, name.Length).Equals(name, StringComparison.OrdinalIgnoreCase))
                 {
-                    return part[(eq + 1)..].Trim().ToString();
+                    var j = i + name.Length;
+                    while (j < s.Length && s[j] == ' ')
+                    {
+                        j++;
+                    }
+
+                    if (j < s.Length && s[j] == '=')
+                    {
+                        j++;
+                        while (j < s.Length && s[j] == ' ')
+                        {
+                            j++;
+                        }
+
+                        var end = s[j..].IndexOf(';');
+                        return (end < 0 ? s[j..] : s.Slice(j, end)).ToString();
+                    }
+
+                    i = j;
+                }
+
+                // Skip to the next pair.
+                while (i < s.Length)
+                {
+                    var ch = s[i++];
+                    if (ch is ';' or ',')
+                    {
+                        break;
+                    }
+                }
+
+                while (i < s.Length && s[i] == ' ')
+                {
+                    i++;
                 }
             }
         }
@@ -232,21 +312,34 @@ public sealed class HttpCoreModule : PorticoModule
         return null;
     }
 
-    /// <summary>$arg_NAME: the raw value of the first argument with that name (case-insensitive, as nginx).</summary>
+    /// <summary>ngx_http_arg: the first "name=value" argument (name without regard to case) at the start or after "&amp;".</summary>
     public static string? Arg(string args, string name)
     {
-        var span = args.AsSpan();
-        while (!span.IsEmpty)
+        if (name.Length == 0)
         {
-            var amp = span.IndexOf('&');
-            var part = amp < 0 ? span : span[..amp];
-            span = amp < 0 ? default : span[(amp + 1)..];
-            var eq = part.IndexOf('=');
-            var key = eq < 0 ? part : part[..eq];
-            if (key.Equals(name, StringComparison.OrdinalIgnoreCase))
+            return null;
+        }
+
+        var span = args.AsSpan();
+        var from = 0;
+        while (from < span.Length)
+        {
+            var at = span[from..].IndexOf(name, StringComparison.OrdinalIgnoreCase);
+            if (at < 0)
             {
-                return eq < 0 ? string.Empty : part[(eq + 1)..].ToString();
+                return null;
             }
+
+            at += from;
+            var after = at + name.Length;
+            if ((at == 0 || span[at - 1] == '&') && after < span.Length && span[after] == '=')
+            {
+                var value = span[(after + 1)..];
+                var amp = value.IndexOf('&');
+                return (amp < 0 ? value : value[..amp]).ToString();
+            }
+
+            from = at + 1;
         }
 
         return null;

@@ -82,6 +82,12 @@ public sealed class RequestContext
     /// <summary>An error_page redirect already happened (recursive_error_pages off stops the next).</summary>
     public bool ErrorPageDone { get; set; }
 
+    /// <summary>
+    /// nginx's r->err_status as error_page sets it: the status the response is sent with whatever the
+    /// redirected request produces (0: none, the response's own status is sent).
+    /// </summary>
+    public int StatusOverride { get; set; }
+
     /// <summary>The named location an internal redirect targets, if any.</summary>
     public LocationRuntime? RedirectNamed { get; set; }
 
@@ -188,6 +194,25 @@ public sealed class RequestContext
                     SetVariable(v, g.Success ? g.Value : string.Empty);
                 }
             }
+        }
+    }
+
+    /// <summary>A regex that did not match forgets the captures (nginx's r->ncaptures = 0).</summary>
+    public void ClearCaptures()
+    {
+        _captures = null;
+        _capturesSubject = null;
+    }
+
+    /// <summary>nginx's quoted_uri || plus_in_uri: the request path held "%" or "+" (captures are then escaped by rewrite scripts).</summary>
+    public bool QuotedOrPlusUri
+    {
+        get
+        {
+            var target = RawTarget;
+            var end = target.IndexOf('?', StringComparison.Ordinal);
+            var path = end < 0 ? target.AsSpan() : target.AsSpan(0, end);
+            return path.IndexOfAny('%', '+') >= 0;
         }
     }
 

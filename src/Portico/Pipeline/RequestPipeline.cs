@@ -72,8 +72,9 @@ public static class RequestPipeline
                 case Flow.Redirect:
                     if (--r.UriChangesLeft == 0)
                     {
-                        var target = r.RedirectNamed?.Name ?? r.Uri;
-                        r.LogError(LogLevel.Error, $"rewrite or internal redirection cycle while internally redirecting to \"{target}\"");
+                        r.LogError(LogLevel.Error, r.RedirectNamed is { } cycleNamed
+                            ? $"rewrite or internal redirection cycle while redirect to named location \"{cycleNamed.Name}\""
+                            : $"rewrite or internal redirection cycle while internally redirecting to \"{r.Uri}\"");
                         r.Status = 500;
                         goto case Flow.Finalize;
                     }

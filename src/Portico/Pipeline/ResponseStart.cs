@@ -19,7 +19,19 @@ public static class ResponseStart
         }
 
         r.HeadersFiltered = true;
+        if (r.StatusOverride > 0)
+        {
+            // error_page's status (nginx's r->err_status) wins over what the redirected request produced.
+            r.Http.Response.StatusCode = r.StatusOverride;
+            r.Status = r.StatusOverride;
+        }
+
         r.Status = r.Status == 0 ? r.Http.Response.StatusCode : r.Status;
+        if (SpecialResponse.ReasonPhrase(r.Http.Response.StatusCode) is { } reason
+            && r.Http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>() is { ReasonPhrase: null } feature)
+        {
+            feature.ReasonPhrase = reason;
+        }
         foreach (var f in r.Location.HeaderFilters)
         {
             f.Apply(r);

@@ -40,6 +40,7 @@ public static class SpecialResponse
         [495] = ("400 The SSL certificate error", "The SSL certificate error"),
         [496] = ("400 No required SSL certificate was sent", "No required SSL certificate was sent"),
         [497] = ("400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"),
+        [498] = ("404 Not Found", null),
         [500] = ("500 Internal Server Error", null),
         [501] = ("501 Not Implemented", null),
         [502] = ("502 Bad Gateway", null),
@@ -85,6 +86,37 @@ public static class SpecialResponse
         return sb.ToString();
     }
 
+    /// <summary>The reason phrases of nginx's status lines (ngx_http_status_lines) where they differ from Kestrel's.</summary>
+    private static readonly Dictionary<int, string> ReasonPhrases = new()
+    {
+        [302] = "Moved Temporarily",
+        [405] = "Not Allowed",
+        [408] = "Request Time-out",
+        [413] = "Request Entity Too Large",
+        [414] = "Request-URI Too Large",
+        [416] = "Requested Range Not Satisfiable",
+        [503] = "Service Temporarily Unavailable",
+        [504] = "Gateway Time-out",
+    };
+
+    /// <summary>nginx's reason phrase for a status when Kestrel's differs; null otherwise.</summary>
+    public static string? ReasonPhrase(int status) => ReasonPhrases.GetValueOrDefault(status);
+
+    /// <summary>Marks a request whose redirect is sent as MSIE's refresh page whatever its 30x code (error_page to a URL).</summary>
+    public static readonly object RefreshKey = new();
+
+    /// <summary>nginx's r->headers_in.msie: "MSIE " with a version after it, and not Opera.</summary>
+    public static bool IsMsie(string userAgent)
+    {
+        var at = userAgent.IndexOf("MSIE ", StringComparison.Ordinal);
+        return at >= 0 && at + 7 < userAgent.Length && !userAgent.Contains("Opera", StringComparison.Ordinal);
+    }
+
+    /// <summary>nginx's r->headers_in.chrome: "Chrome/" in a user agent that is not MSIE, Opera or Gecko.</summary>
+    public static bool IsChrome(string userAgent) =>
+        !IsMsie(userAgent) && !userAgent.Contains("Opera", StringComparison.Ordinal)
+        && !userAgent.Contains("Gecko/", StringComparison.Ordinal) && userAgent.Contains("Chrome/", StringComparison.Ordinal);
+
     /// <summary>The status line code sent for nginx's internal codes (494–497 are sent as 400).</summary>
     public static int WireStatus(int status) => status is 494 or 495 or 496 or 497 ? 400 : status;
 
@@ -110,14 +142,24 @@ public static class SpecialResponse
             return;
         }
 
+        // The special response is sent with its own status (nginx sets r->err_status = error).
+        r.StatusOverride = 0;
         var core = r.Location.Get<HttpCoreSettings>();
         var ua = r.Http.Request.Headers.UserAgent.ToString();
-        var padding = core.MsiePadding == true && (ua.Contains("MSIE ", StringComparison.Ordinal) || ua.Contains("Chrome/", StringComparison.Ordinal));
-        var body = Body(status, core.ServerTokens ?? ServerTokens.On, padding);
         if (ClosesConnection(status))
         {
             r.CloseConnection = true;
         }
+
+        if (core.MsieRefresh == true && IsMsie(ua)
+            && (status is 301 or 302 || (r.GetItem<object>(RefreshKey) is not null && status is 303 or 307 or 308)))
+        {
+            await SendRefreshAsync(r).ConfigureAwait(false);
+            return;
+        }
+
+        var padding = core.MsiePadding == true && (IsMsie(ua) || IsChrome(ua));
+        var body = Body(status, core.ServerTokens ?? ServerTokens.On, padding);
 
         // nginx's special response drops these from whatever was prepared.
         var headers = response.Headers;
@@ -141,6 +183,34 @@ public static class SpecialResponse
         if (!HttpMethods.IsHead(r.Http.Request.Method))
         {
             await response.Body.WriteAsync(bytes, r.Http.RequestAborted).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// ngx_http_send_refresh (msie_refresh on): MSIE gets a 200 page whose meta refresh carries the
+    /// redirect target, escaped for the attribute, instead of a Location header.
+    /// </summary>
+    public static async ValueTask SendRefreshAsync(RequestContext r)
+    {
+        var response = r.Http.Response;
+        var headers = response.Headers;
+        var location = headers.Location.Count > 0 ? headers.Location[0] ?? string.Empty : string.Empty;
+        headers.Remove("Location");
+        headers.Remove("Accept-Ranges");
+        headers.Remove("Last-Modified");
+        headers.Remove("ETag");
+        var body = Encoding.ASCII.GetBytes(
+            "<html><head><meta http-equiv=\"Refresh\" content=\"0; URL="
+            + Variables.UriEscape.Escape(location, Variables.UriEscapeKind.Refresh)
+            + "\"></head><body></body></html>\r\n");
+        r.Status = 200;
+        response.StatusCode = 200;
+        headers.ContentType = "text/html";
+        headers.ContentLength = body.Length;
+        ResponseStart.Apply(r);
+        if (!HttpMethods.IsHead(r.Http.Request.Method))
+        {
+            await response.Body.WriteAsync(body, r.Http.RequestAborted).ConfigureAwait(false);
         }
     }
 }

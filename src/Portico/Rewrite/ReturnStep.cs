@@ -61,21 +61,11 @@ public sealed class ReturnStep : ScriptStep
         _text = text;
     }
 
-    public override async ValueTask<StepResult> ExecuteAsync(RequestContext r)
+    public override async ValueTask<StepResult> ExecuteAsync(RequestContext r, ScriptState state)
     {
         if (_code == 444)
         {
             return StepResult.With(r.Finish(444));
-        }
-
-        if (ReturnSpec.IsRedirect(_code))
-        {
-            if (_text is not null)
-            {
-                r.Http.Response.Headers.Location = _text.Evaluate(r);
-            }
-
-            return StepResult.With(r.Finish(_code));
         }
 
         if (_text is null && _code >= 400)
@@ -83,7 +73,16 @@ public sealed class ReturnStep : ScriptStep
             return StepResult.With(r.Finish(_code));
         }
 
-        await SendTextAsync(r, _code, _text?.Evaluate(r) ?? string.Empty).ConfigureAwait(false);
+        // ngx_http_send_response sets the status before the text is evaluated ($status sees it).
+        r.Status = _code;
+        var text = _text?.Evaluate(r) ?? string.Empty;
+        if (ReturnSpec.IsRedirect(_code))
+        {
+            r.Http.Response.Headers.Location = UriEscape.ForHeader(text);
+            return StepResult.With(r.Finish(_code));
+        }
+
+        await SendTextAsync(r, _code, text).ConfigureAwait(false);
         return StepResult.With(Flow.Done);
     }
 

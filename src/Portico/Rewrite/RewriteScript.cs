@@ -10,16 +10,38 @@ public readonly record struct StepResult(bool Stop, Flow Flow)
 {
     public static readonly StepResult Next = new(false, Flow.Continue);
 
-    /// <summary>Stop the script and go on with the next phases ("break", "rewrite ... break").</summary>
+    /// <summary>Stop the script and go on with the next phases ("break", "rewrite ... break|last").</summary>
     public static readonly StepResult Break = new(true, Flow.Continue);
 
     public static StepResult With(Flow flow) => new(true, flow);
 }
 
+/// <summary>
+/// The state of one run of a script (nginx's ngx_http_script_engine_t): rewrite_log as it was when the
+/// script started, whether captures are still escaped (e->quote, until a rewrite ran), and whether the
+/// URI changed (r->uri_changed: the location is searched again after the rewrite phase).
+/// </summary>
+public sealed class ScriptState
+{
+    public ScriptState(bool log)
+    {
+        Log = log;
+    }
+
+    /// <summary>rewrite_log of the level whose script runs.</summary>
+    public bool Log { get; }
+
+    /// <summary>nginx's e->quote: captures copied into values are escaped (when the URI had "%" or "+").</summary>
+    public bool Quote { get; set; } = true;
+
+    /// <summary>A rewrite changed the URI and did not say "break".</summary>
+    public bool UriChanged { get; set; }
+}
+
 /// <summary>One compiled directive of the rewrite module (return, rewrite, set, if, break).</summary>
 public abstract class ScriptStep
 {
-    public abstract ValueTask<StepResult> ExecuteAsync(RequestContext r);
+    public abstract ValueTask<StepResult> ExecuteAsync(RequestContext r, ScriptState state);
 }
 
 /// <summary>A directive as bound, compiled into a step once the snapshot's variables are known.</summary>
@@ -54,33 +76,45 @@ public sealed class RewriteSettings : Settings<RewriteSettings>
 public sealed class ScriptHandler : PhaseHandler
 {
     private readonly ScriptStep[] _steps;
+    private readonly bool _serverLevel;
 
-    public ScriptHandler(ScriptStep[] steps)
+    public ScriptHandler(ScriptStep[] steps, bool serverLevel = false)
     {
         _steps = steps;
+        _serverLevel = serverLevel;
     }
 
     public override async ValueTask<Flow> InvokeAsync(RequestContext r)
     {
+        var state = new ScriptState(r.Location.Get<RewriteSettings>().RewriteLog == true);
+        var result = StepResult.Next;
         foreach (var step in _steps)
         {
-            var task = step.ExecuteAsync(r);
-            var result = task.IsCompletedSuccessfully ? task.Result : await task.ConfigureAwait(false);
+            var task = step.ExecuteAsync(r, state);
+            result = task.IsCompletedSuccessfully ? task.Result : await task.ConfigureAwait(false);
             if (result.Stop)
             {
-                return result.Flow;
+                break;
             }
         }
 
-        return Flow.Continue;
+        // nginx's post-rewrite phase: a changed URI is looked up again (the server level is followed by
+        // the location lookup anyway).
+        if (result.Flow == Flow.Continue && state.UriChanged && !_serverLevel)
+        {
+            return Flow.Restart;
+        }
+
+        return result.Flow;
     }
 
     /// <summary>Runs steps as part of another script (the body of a matching "if").</summary>
-    public static async ValueTask<StepResult> RunAsync(ScriptStep[] steps, RequestContext r)
+    public static async ValueTask<StepResult> RunAsync(ScriptStep[] steps, RequestContext r, ScriptState state)
     {
         foreach (var step in steps)
         {
-            var result = await step.ExecuteAsync(r).ConfigureAwait(false);
+            var task = step.ExecuteAsync(r, state);
+            var result = task.IsCompletedSuccessfully ? task.Result : await task.ConfigureAwait(false);
             if (result.Stop)
             {
                 return result;

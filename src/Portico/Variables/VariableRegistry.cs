@@ -38,6 +38,9 @@ public sealed class Variable
     /// <summary>Declared by the configuration ("set", "map", regex names): a settable slot.</summary>
     public bool UserDeclared { get; internal set; }
 
+    /// <summary>nginx's NGX_HTTP_VAR_CHANGEABLE: "set", "map" and named captures may (re)define it.</summary>
+    public bool Changeable => UserDeclared || Setter is not null;
+
     public string? Get(RequestContext r) => r.GetVariable(this);
 }
 
@@ -87,6 +90,37 @@ public sealed class VariableRegistry
         _byName.Add(name, v);
         _all.Add(v);
         return v;
+    }
+
+    /// <summary>
+    /// Defines a variable the configuration owns ("map", "set"): creates it or takes over a declared slot,
+    /// with the given getter. The caller checks first that a built-in is not being replaced
+    /// (<see cref="Variable.Changeable"/>), as nginx's "the duplicate variable" check does.
+    /// </summary>
+    public Variable DefineUser(string name, VariableGetter? getter, bool cacheable = true)
+    {
+        var v = Declare(name);
+        v.Getter = getter;
+        v.Cacheable = cacheable;
+        v.UserDeclared = true;
+        return v;
+    }
+
+    /// <summary>A variable registered under exactly this name (no prefix family is consulted); null when none.</summary>
+    public Variable? FindRegistered(string name) => _byName.GetValueOrDefault(name);
+
+    /// <summary>True when the name belongs to a prefix family ($http_*, $arg_* ...).</summary>
+    public bool MatchesPrefix(string name)
+    {
+        foreach (var (prefix, _, _) in _prefixes)
+        {
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && name.Length > prefix.Length)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Finds a variable by name, creating prefix variables on demand; null when unknown.</summary>
@@ -187,7 +221,14 @@ public sealed class CompiledTemplate
         }
     }
 
-    public string Evaluate(RequestContext r)
+    public string Evaluate(RequestContext r) => Evaluate(r, false);
+
+    /// <summary>
+    /// Evaluates the template; with <paramref name="escapeCaptures"/> the regex captures are escaped with
+    /// NGX_ESCAPE_ARGS, as nginx's script engine does in the rewrite module when the request URI had
+    /// "%" or "+" (ngx_http_script_copy_capture_code).
+    /// </summary>
+    public string Evaluate(RequestContext r, bool escapeCaptures)
     {
         if (_constant is not null)
         {
@@ -196,19 +237,19 @@ public sealed class CompiledTemplate
 
         if (_parts.Length == 1)
         {
-            return EvaluatePart(_parts[0], r);
+            return EvaluatePart(_parts[0], r, escapeCaptures);
         }
 
         var sb = new StringBuilder();
         foreach (var p in _parts)
         {
-            sb.Append(EvaluatePart(p, r));
+            sb.Append(EvaluatePart(p, r, escapeCaptures));
         }
 
         return sb.ToString();
     }
 
-    private static string EvaluatePart(in CompiledPart p, RequestContext r)
+    private static string EvaluatePart(in CompiledPart p, RequestContext r, bool escapeCaptures)
     {
         if (p.Literal is not null)
         {
@@ -220,7 +261,8 @@ public sealed class CompiledTemplate
             return r.GetVariable(p.Variable) ?? string.Empty;
         }
 
-        return r.GetCapture(p.Capture) ?? string.Empty;
+        var capture = r.GetCapture(p.Capture) ?? string.Empty;
+        return escapeCaptures ? UriEscape.Escape(capture, UriEscapeKind.Args) : capture;
     }
 
     public override string ToString() => Source;
