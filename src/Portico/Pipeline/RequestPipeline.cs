@@ -93,7 +93,8 @@ public static class RequestPipeline
                     continue;
 
                 case Flow.Finalize:
-                    if (!r.Http.Response.HasStarted && r.Status >= 300 && !r.ErrorPageDone && r.UriChangesLeft > 0
+                    // 408, 444 and 499 close the connection before error_page is consulted (ngx_http_finalize_request).
+                    if (!r.Http.Response.HasStarted && r.Status >= 300 && r.Status is not (408 or 444 or 499) && !r.ErrorPageDone && r.UriChangesLeft > 0
                         && r.Location.ErrorPages is { } pages && pages.TryHandle(r, r.Status, out var next))
                     {
                         if (next == Flow.Redirect)

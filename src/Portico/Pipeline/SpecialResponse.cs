@@ -135,7 +135,7 @@ public static class SpecialResponse
             return;
         }
 
-        if (status == 444 || status == 499)
+        if (status is 444 or 499 or 408)
         {
             r.Http.Features.Get<IHttpResponseFeature>();
             r.Http.Abort();

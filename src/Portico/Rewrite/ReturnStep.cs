@@ -94,8 +94,9 @@ public sealed class ReturnStep : ScriptStep
         response.StatusCode = status;
         var body = Encoding.UTF8.GetBytes(text);
         var noBody = status is 204 or 304 || status < 200;
-        if (!noBody)
+        if (status is not 204 && status >= 200)
         {
+            // nginx keeps the type and length of a 304 (its header filter drops them only for 204).
             response.ContentType = r.Location.Get<HttpCoreSettings>().DefaultType;
             response.ContentLength = body.Length;
         }
