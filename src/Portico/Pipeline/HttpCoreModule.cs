@@ -135,7 +135,7 @@ public sealed class HttpCoreModule : PorticoModule
         v.Register("document_uri", r => r.Uri, cacheable: false);
         v.Register("request_uri", r => RequestUri(r.RawTarget));
         v.Register("args", r => r.Args, cacheable: false, setter: (r, value) => r.Args = value);
-        v.Register("query_string", r => r.Args, cacheable: false, setter: (r, value) => r.Args = value);
+        v.Register("query_string", r => r.Args, cacheable: false);
         v.Register("is_args", r => r.Args.Length > 0 ? "?" : string.Empty, cacheable: false);
         v.Register("request_method", r => r.Method, cacheable: false);
         v.Register("request", r => r.RequestLine);
@@ -158,6 +158,12 @@ public sealed class HttpCoreModule : PorticoModule
         v.Register("msec", _ => FormatMsec(DateTimeOffset.UtcNow), cacheable: false);
         v.Register("time_local", _ => FormatTimeLocal(DateTimeOffset.Now), cacheable: false);
         v.Register("time_iso8601", _ => DateTimeOffset.Now.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture), cacheable: false);
+
+        // nginx's dedicated header variables: exact names, so "set" or "map" cannot redefine them.
+        foreach (var header in (string[])["host", "user_agent", "referer", "via", "x_forwarded_for", "cookie"])
+        {
+            v.Register("http_" + header, r => RequestHeader(r.Http.Request, header));
+        }
 
         v.RegisterPrefix("http_", (r, name) => RequestHeader(r.Http.Request, name));
         v.RegisterPrefix("cookie_", (r, name) => Cookie(r.Http.Request, name));

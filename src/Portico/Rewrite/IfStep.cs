@@ -45,6 +45,11 @@ public sealed class IfSpec : StepSpec
 
         // nginx adds the pseudo-location before it parses the condition.
         var condition = ConditionSpec.Parse(args, c.Directive, c.Model);
+        if (condition.Regex is not null)
+        {
+            c.HttpMain<Variables.CaptureDeclarations>().Regexes.Add((condition.Regex, c.Directive));
+        }
+
         if (inLocation)
         {
             parent!.IfBlocks.Add(block);

@@ -26,6 +26,7 @@ public sealed class RewriteModule : PorticoModule
     {
         r.AddSettings<RewriteSettings>(SettingsScope.Location);
         r.AddSettings<SetVariables>(SettingsScope.HttpMain);
+        r.AddSettings<CaptureDeclarations>(SettingsScope.HttpMain);
         r.Add(Script("return", Arity.Range(1, 2), ReturnSpec.Bind));
         r.Add(Script("rewrite", Arity.Range(2, 3), RewriteSpec.Bind));
         r.Add(Script("set", Arity.Two, SetSpec.Bind));

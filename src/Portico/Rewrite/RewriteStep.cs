@@ -125,6 +125,7 @@ public sealed class RewriteSpec : StepSpec
         }
 
         var regex = NginxRegex.Compile(c[0], false, c.Directive, c.Model);
+        c.HttpMain<CaptureDeclarations>().Regexes.Add((regex, c.Directive));
         var flag = RewriteFlag.None;
         if (c.Count == 3)
         {

@@ -53,6 +53,7 @@ public sealed class MapModule : PorticoModule
     public override void Register(DirectiveRegistry r)
     {
         r.AddSettings<MapSettings>(SettingsScope.HttpMain);
+        r.AddSettings<CaptureDeclarations>(SettingsScope.HttpMain);
         r.Add(new DirectiveSpec("map", Ctx.Http, Arity.Two, Bind) { IsBlock = true, Repeatable = true, Module = Name });
         r.Add(new DirectiveSpec("map_hash_max_size", Ctx.Http, Arity.One, c => c.HttpMain<MapSettings>().HashMaxSize = c.Number(0)) { Module = Name });
         r.Add(new DirectiveSpec("map_hash_bucket_size", Ctx.Http, Arity.One, c => c.HttpMain<MapSettings>().HashBucketSize = c.Number(0)) { Module = Name });
@@ -76,13 +77,13 @@ public sealed class MapModule : PorticoModule
         var map = new MapSpec(c.Directive, source, target[1..].ToLowerInvariant());
         foreach (var entry in c.Directive.Block ?? [])
         {
-            AddEntry(map, entry, c.Model);
+            AddEntry(map, entry, c);
         }
 
         c.HttpMain<MapSettings>().Maps.Add(map);
     }
 
-    private static void AddEntry(MapSpec map, Directive entry, ConfigModel model)
+    private static void AddEntry(MapSpec map, Directive entry, DirectiveCall c)
     {
         if (entry.HasBlock)
         {
@@ -131,7 +132,9 @@ public sealed class MapModule : PorticoModule
                 pattern = pattern[1..];
             }
 
-            map.Table.AddRegex(NginxRegex.Compile(pattern, caseless, entry, model), value);
+            var regex = NginxRegex.Compile(pattern, caseless, entry, c.Model);
+            c.HttpMain<CaptureDeclarations>().Regexes.Add((regex, entry));
+            map.Table.AddRegex(regex, value);
             return;
         }
 
@@ -145,9 +148,19 @@ public sealed class MapModule : PorticoModule
             case MapKeyResult.InvalidWildcard:
                 throw entry.Error($"invalid hostname or wildcard \"{key}\"");
             case MapKeyResult.Conflict:
-                throw entry.Error($"conflicting parameter \"{key}\"");
+                // nginx lowers the key in place before it reports the conflict.
+                throw entry.Error($"conflicting parameter \"{AsciiLower(key)}\"");
         }
     }
+
+    private static string AsciiLower(string s) => string.Create(s.Length, s, static (span, src) =>
+    {
+        for (var i = 0; i < src.Length; i++)
+        {
+            var c = src[i];
+            span[i] = c is >= 'A' and <= 'Z' ? (char)(c + 32) : c;
+        }
+    });
 
     /// <summary>
     /// Defines each map's variable (a built-in that cannot change is "the duplicate" variable) and compiles
@@ -155,6 +168,7 @@ public sealed class MapModule : PorticoModule
     /// </summary>
     public override void CompileHttp(SnapshotBuilder snapshot)
     {
+        CaptureNames.Check(snapshot);
         var maps = snapshot.HttpMain<MapSettings>()?.Maps;
         if (maps is null || maps.Count == 0)
         {
