@@ -209,6 +209,18 @@ public readonly record struct FileFacts(bool IsFile, bool IsDirectory, bool IsEx
         try
         {
             var file = new FileInfo(path);
+            if (file.LinkTarget is not null)
+            {
+                // stat() follows links: a dangling one does not exist.
+                if (file.ResolveLinkTarget(returnFinalTarget: true) is not { } final || !Path.Exists(final.FullName))
+                {
+                    return Missing;
+                }
+
+                file = new FileInfo(final.FullName);
+                path = final.FullName;
+            }
+
             if (file.Exists)
             {
                 return new FileFacts(true, false, OperatingSystem.IsWindows() || (file.UnixFileMode & UnixFileMode.UserExecute) != 0);

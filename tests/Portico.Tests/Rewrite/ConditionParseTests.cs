@@ -155,6 +155,17 @@ public class ConditionParseTests
             {
                 File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserExecute);
                 Assert.True(FileFacts.Of(file).IsExecutable);
+
+                // Links are followed, as stat() does; a dangling link does not exist.
+                var toFile = Path.Combine(dir, "to-file");
+                File.CreateSymbolicLink(toFile, file);
+                Assert.True(FileFacts.Of(toFile).IsFile);
+                var toDir = Path.Combine(dir, "to-dir");
+                File.CreateSymbolicLink(toDir, dir);
+                Assert.True(FileFacts.Of(toDir).IsDirectory);
+                var dangling = Path.Combine(dir, "dangling");
+                File.CreateSymbolicLink(dangling, Path.Combine(dir, "gone"));
+                Assert.Equal(FileFacts.Missing, FileFacts.Of(dangling));
             }
         }
         finally
