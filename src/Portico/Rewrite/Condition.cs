@@ -59,7 +59,7 @@ public sealed class ConditionSpec
     /// <summary>The value compared with (=, !=) or the path tested (-f ...).</summary>
     public ValueTemplate? Value { get; private init; }
 
-    public Regex? Regex { get; private init; }
+    public PcreRegex? Regex { get; private init; }
 
     /// <summary>The regex as written (for rewrite_log).</summary>
     public string? Pattern { get; private init; }
@@ -286,7 +286,7 @@ public sealed class Condition
                     r.LogError(LogLevel.Notice, $"\"{_spec.Pattern}\" matches \"{subject}\"");
                 }
 
-                r.SetCaptures(m, subject);
+                r.SetCaptures(_spec.Regex, m, subject);
                 return _spec.Kind == ConditionKind.Match;
         }
     }

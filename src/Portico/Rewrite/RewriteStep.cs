@@ -191,7 +191,7 @@ public sealed class RewriteStep : ScriptStep
             r.LogError(LogLevel.Notice, $"\"{_pattern}\" matches \"{subject}\"");
         }
 
-        r.SetCaptures(match, subject);
+        r.SetCaptures(_regex, match, subject);
         var escape = r.QuotedOrPlusUri;
 
         if (_replacement.IsRedirect)

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Portico.Compilation;
 using Portico.Config.Model;
 using Portico.Config.Syntax;
@@ -8,7 +7,7 @@ namespace Portico.Variables;
 /// <summary>Regexes of rewrite, if and map, kept with their directive so their capture names can be checked.</summary>
 public sealed class CaptureDeclarations : Settings<CaptureDeclarations>
 {
-    public List<(Regex Regex, Directive Source)> Regexes { get; } = [];
+    public List<(PcreRegex Regex, Directive Source)> Regexes { get; } = [];
 
     public override void MergeFrom(CaptureDeclarations parent)
     {
@@ -64,16 +63,10 @@ public static class CaptureNames
         }
     }
 
-    private static void Check(SnapshotBuilder snapshot, Regex regex, string file, int line)
+    private static void Check(SnapshotBuilder snapshot, PcreRegex regex, string file, int line)
     {
-        foreach (var group in regex.GetGroupNames())
+        foreach (var (name, _) in regex.Names)
         {
-            if (group.Length == 0 || char.IsAsciiDigit(group[0]))
-            {
-                continue;
-            }
-
-            var name = group.ToLowerInvariant();
             if (snapshot.Variables.FindRegistered(name) is { Changeable: false })
             {
                 snapshot.Errors.Add(new Diagnostic(LogLevel.Emerg, $"the duplicate \"{name}\" variable", file, line));

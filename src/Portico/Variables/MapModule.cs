@@ -241,7 +241,7 @@ public sealed class MapRuntime
                 key = key[..^1];
             }
 
-            var value = Table.Find(key, out var match);
+            var value = Table.Find(key, out var match, out var regex);
             if (value is null)
             {
                 return Default?.Evaluate(r) ?? string.Empty;
@@ -249,7 +249,7 @@ public sealed class MapRuntime
 
             if (match is not null)
             {
-                r.SetCaptures(match, key);
+                r.SetCaptures(regex!, match, key);
             }
 
             return value.Evaluate(r);

@@ -149,9 +149,10 @@ public sealed class MapTable<T> where T : class
     }
 
     /// <summary>Finds the value for a source value; a matching regex is returned so its captures can be used.</summary>
-    public T? Find(string source, out Match? match)
+    public T? Find(string source, out Match? match, out Regex? regex)
     {
         match = null;
+        regex = null;
         if (_exact.Count > 0 && _exact.TryGetValue(source, out var exact))
         {
             return exact;
@@ -194,12 +195,13 @@ public sealed class MapTable<T> where T : class
 
         if (source.Length > 0)
         {
-            foreach (var (regex, value) in _regexes)
+            foreach (var (candidate, value) in _regexes)
             {
-                var m = regex.Match(source);
+                var m = candidate.Match(source);
                 if (m.Success)
                 {
                     match = m;
+                    regex = candidate;
                     return value;
                 }
             }

@@ -33,7 +33,7 @@ public class MapTableTests
     [InlineData("", null)]
     public void HostnamesPrecedence(string host, string? expected)
     {
-        Assert.Equal(expected, Hostnames().Find(host, out _));
+        Assert.Equal(expected, Hostnames().Find(host, out _, out _));
     }
 
     [Fact]
@@ -44,10 +44,10 @@ public class MapTableTests
         t.Add("*.a.example.com", "long");
         t.Add("www.*", "www");
         t.Add("www.a.*", "www.a");
-        Assert.Equal("long", t.Find("x.a.example.com", out _));
-        Assert.Equal("short", t.Find("x.b.example.com", out _));
-        Assert.Equal("www.a", t.Find("www.a.example", out _));
-        Assert.Equal("www", t.Find("www.b.example", out _));
+        Assert.Equal("long", t.Find("x.a.example.com", out _, out _));
+        Assert.Equal("short", t.Find("x.b.example.com", out _, out _));
+        Assert.Equal("www.a", t.Find("www.a.example", out _, out _));
+        Assert.Equal("www", t.Find("www.b.example", out _, out _));
     }
 
     [Fact]
@@ -57,10 +57,10 @@ public class MapTableTests
         t.AddRegex(new Regex("example"), "regex");
         t.Add("*.example.com", "wild");
         t.Add("www.example.com", "exact");
-        Assert.Equal("exact", t.Find("www.example.com", out var m1));
+        Assert.Equal("exact", t.Find("www.example.com", out var m1, out _));
         Assert.Null(m1);
-        Assert.Equal("wild", t.Find("a.example.com", out _));
-        Assert.Equal("regex", t.Find("example.org", out var m2));
+        Assert.Equal("wild", t.Find("a.example.com", out _, out _));
+        Assert.Equal("regex", t.Find("example.org", out var m2, out _));
         Assert.NotNull(m2);
     }
 
@@ -71,9 +71,9 @@ public class MapTableTests
         t.AddRegex(new Regex("^a"), "first");
         t.AddRegex(new Regex("b"), "second");
         t.AddRegex(new Regex("^$"), "empty");
-        Assert.Equal("first", t.Find("ab", out _));
-        Assert.Equal("second", t.Find("cb", out _));
-        Assert.Null(t.Find(string.Empty, out _));
+        Assert.Equal("first", t.Find("ab", out _, out _));
+        Assert.Equal("second", t.Find("cb", out _, out _));
+        Assert.Null(t.Find(string.Empty, out _, out _));
     }
 
     [Fact]
@@ -81,10 +81,10 @@ public class MapTableTests
     {
         var t = new MapTable<string>(false);
         Assert.Equal(MapKeyResult.Ok, t.Add("*.example.com", "literal"));
-        Assert.Null(t.Find("www.example.com", out _));
-        Assert.Equal("literal", t.Find("*.example.com", out _));
+        Assert.Null(t.Find("www.example.com", out _, out _));
+        Assert.Equal("literal", t.Find("*.example.com", out _, out _));
         Assert.Equal(MapKeyResult.Ok, t.Add(string.Empty, "empty"));
-        Assert.Equal("empty", t.Find(string.Empty, out _));
+        Assert.Equal("empty", t.Find(string.Empty, out _, out _));
     }
 
     [Theory]
@@ -127,9 +127,9 @@ public class MapTableTests
         t.AddRegex(new Regex("^z"), "z1");
         t.AddRegex(new Regex("^zz"), "z2");
         var c = t.Convert(v => "<" + v + ">");
-        Assert.Equal("<1*>", c.Find("a.example.com", out _));
-        Assert.Equal("<3>", c.Find("example.net", out _));
-        Assert.Equal("<z1>", c.Find("zz", out _));
+        Assert.Equal("<1*>", c.Find("a.example.com", out _, out _));
+        Assert.Equal("<3>", c.Find("example.net", out _, out _));
+        Assert.Equal("<z1>", c.Find("zz", out _, out _));
         Assert.Equal(MapKeyResult.Conflict, c.Add("example.net", "again"));
     }
 }
