@@ -116,13 +116,14 @@ public sealed class RewriteModule : PorticoModule
             steps[i] = settings.Steps[i].Compile(location);
         }
 
+        var log = settings.RewriteLog == true;
         if (location.IsServerLevel)
         {
-            location.Add(Phase.ServerRewrite, new ScriptHandler(steps, serverLevel: true));
+            location.Add(Phase.ServerRewrite, new ScriptHandler(steps, serverLevel: true, log));
         }
         else if (location.Block!.Kind is not (LocationKind.If or LocationKind.LimitExcept))
         {
-            location.Add(Phase.Rewrite, new ScriptHandler(steps));
+            location.Add(Phase.Rewrite, new ScriptHandler(steps, serverLevel: false, log));
         }
     }
 }

@@ -77,16 +77,21 @@ public sealed class ScriptHandler : PhaseHandler
 {
     private readonly ScriptStep[] _steps;
     private readonly bool _serverLevel;
+    private readonly bool _log;
 
-    public ScriptHandler(ScriptStep[] steps, bool serverLevel = false)
+    /// <param name="steps">The level's compiled directives.</param>
+    /// <param name="serverLevel">The server-level script (server-rewrite phase).</param>
+    /// <param name="log">rewrite_log of the level (the script always runs with its own level's configuration).</param>
+    public ScriptHandler(ScriptStep[] steps, bool serverLevel = false, bool log = false)
     {
         _steps = steps;
         _serverLevel = serverLevel;
+        _log = log;
     }
 
     public override async ValueTask<Flow> InvokeAsync(RequestContext r)
     {
-        var state = new ScriptState(r.Location.Get<RewriteSettings>().RewriteLog == true);
+        var state = new ScriptState(_log);
         var result = StepResult.Next;
         foreach (var step in _steps)
         {
