@@ -32,6 +32,7 @@ public static class ResponseStart
         {
             feature.ReasonPhrase = reason;
         }
+
         foreach (var f in r.Location.HeaderFilters)
         {
             f.Apply(r);
