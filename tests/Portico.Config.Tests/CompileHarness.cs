@@ -12,8 +12,8 @@ public static class CompileHarness
 {
     private static readonly IReadOnlyList<PorticoModule> Modules = ModuleCatalog.CreateModules();
 
-    /// <summary>An http block body in a whole configuration that logs to stderr (no file is opened).</summary>
-    public static string Http(string body) => "error_log stderr;\nevents {}\nhttp {\n" + body + "\n}\n";
+    /// <summary>An http block body (from line 4) in a whole configuration that opens no log file.</summary>
+    public static string Http(string body) => "error_log stderr;\nevents {}\nhttp { access_log off;\n" + body + "\n}\n";
 
     /// <summary>Every error of loading then compiling, in nginx's printed shape.</summary>
     public static async Task<IReadOnlyList<string>> ErrorsAsync(string main, params (string Path, string Content)[] files)

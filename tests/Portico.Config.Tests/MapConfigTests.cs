@@ -65,6 +65,7 @@ public class MapConfigTests
     [InlineData("map $scheme$host $b { default $a$uri; } map $uri $a { default 1; }")]
     [InlineData("map $uri $m { default 1; } map $args $m { default 2; }")]
     [InlineData("map_hash_max_size 4096; map_hash_bucket_size 128; map $uri $m { }")]
+    [InlineData("log_format f '$m $setvar'; map $uri $m { default $setvar; } server { set $setvar 1; }")]
     public async Task Accepted(string body)
     {
         Assert.Empty(await CompileHarness.ErrorsAsync(CompileHarness.Http(body)));
