@@ -10,18 +10,19 @@ namespace Portico.IntegrationTests;
 public class DifferentialRewriteTests
 {
     /// <summary>What is compared of a response.</summary>
-    private sealed record Seen(string Status, string? Location, string? ContentType, string Body)
+    private sealed record Seen(string Status, string? Location, string? ContentType, string Extra, string Body)
     {
         public static Seen Parse(string raw, int port)
         {
             var end = raw.IndexOf("\r\n\r\n", StringComparison.Ordinal);
             if (end < 0)
             {
-                return new Seen(raw.Length == 0 ? "closed" : "partial", null, null, string.Empty);
+                return new Seen(raw.Length == 0 ? "closed" : "partial", null, null, string.Empty, string.Empty);
             }
 
             var lines = raw[..end].Split("\r\n");
             string? location = null, type = null;
+            var extra = new StringBuilder();
             foreach (var line in lines[1..])
             {
                 var colon = line.IndexOf(':', StringComparison.Ordinal);
@@ -35,6 +36,10 @@ public class DifferentialRewriteTests
                 {
                     type = value;
                 }
+                else if (name.StartsWith("X-", StringComparison.OrdinalIgnoreCase))
+                {
+                    extra.Append(name).Append(": ").Append(value).Append("; ");
+                }
             }
 
             var body = raw[(end + 4)..]
@@ -44,7 +49,7 @@ public class DifferentialRewriteTests
                 .Replace("<center>portico</center>", "<center>PRODUCT</center>", StringComparison.Ordinal);
 
             // The status code only: reason phrases nginx leaves empty (418 ...) differ from Kestrel's.
-            return new Seen(lines[0].Split(' ')[1], location, type, body);
+            return new Seen(lines[0].Split(' ')[1], location, type, extra.ToString(), body);
         }
     }
 
@@ -138,6 +143,8 @@ public class DifferentialRewriteTests
                 location /status { return 202 "[$status]"; }
                 location /r302 { return 302; }
                 location /m { msie_refresh on; return 301 "/a b\"<>'"; }
+                location /evil { set $true 1; if ($true) { add_header X-First 1; } if ($true) { add_header X-Second 2; } return 204; }
+                location /evil2 { add_header X-Outer 1; if ($arg_a) { add_header X-Inner 1; } return 200 "evil2\n"; }
             }
             """;
         string[] targets =
@@ -146,6 +153,7 @@ public class DifferentialRewriteTests
             "/rd/a%20b?q=1", "/rd/a?q=1", "/rd2/x?q=1", "/rd3/x?q=1", "/loop", "/ifs?a=0", "/ifs?a=1", "/ifs?b=x",
             "/if2?b=xxy", "/if2?b=q&c=zoo", "/if2?c=a", "/x", "/x?a=1", "/x?b=1", "/x?a=1&b=1",
             "/map?ua=Opera%20Mini", "/map?ua=IPHONE5", "/map?ua=default", "/map?ua=", "/status", "/r302", "/m",
+            "/evil", "/evil2", "/evil2?a=1",
         ];
         var requests = targets.Select(t => Get(t)).ToList();
         foreach (var host in (string[])["example.com", "www.example.com", "example.net", "x.example.net", "wap.foo.bar", "EXAMPLE.COM", "other.org"])
