@@ -77,7 +77,7 @@ public class VariablesTests
             location / { return 200 "remote=[$remote_addr] binary=[$binary_remote_addr] server_addr=[$server_addr] port=[$server_port] remote_port=[$remote_port] scheme=[$scheme] https=[$https] connection=[$connection] requests=[$connection_requests]\n"; }
             """);
 
-        var raw = await p.RawAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        var raw = await TwoRequestsOnOneConnectionAsync(p.Port);
         var lines = Regex.Matches(raw, @"remote=\[(.*?)\] binary=\[(.*?)\] server_addr=\[(.*?)\] port=\[(\d+)\] remote_port=\[(\d+)\] scheme=\[(.*?)\] https=\[(.*?)\] connection=\[(\d+)\] requests=\[(\d+)\]");
         Assert.Equal(2, lines.Count);
         var first = lines[0].Groups;
@@ -95,6 +95,34 @@ public class VariablesTests
         Assert.Equal(first[8].Value, second[8].Value);
         Assert.Equal(first[5].Value, second[5].Value);
         Assert.Equal("2", second[9].Value);
+    }
+
+    /// <summary>Two requests, one after the other, on one keep-alive connection; both responses end with "\n".</summary>
+    private static async Task<string> TwoRequestsOnOneConnectionAsync(int port)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        var stream = client.GetStream();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var received = new System.Text.StringBuilder();
+        var buffer = new byte[8192];
+        foreach (var request in (string[])["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"])
+        {
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request), cts.Token);
+            var before = Regex.Matches(received.ToString(), "requests=").Count;
+            while (Regex.Matches(received.ToString(), @"requests=\[\d+\]\n").Count == before)
+            {
+                var n = await stream.ReadAsync(buffer, cts.Token);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                received.Append(System.Text.Encoding.Latin1.GetString(buffer, 0, n));
+            }
+        }
+
+        return received.ToString();
     }
 
     [Fact]

@@ -27,12 +27,6 @@ public static class ResponseStart
         }
 
         r.Status = r.Status == 0 ? r.Http.Response.StatusCode : r.Status;
-        if (SpecialResponse.ReasonPhrase(r.Http.Response.StatusCode) is { } reason
-            && r.Http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>() is { ReasonPhrase: null } feature)
-        {
-            feature.ReasonPhrase = reason;
-        }
-
         foreach (var f in r.Location.HeaderFilters)
         {
             f.Apply(r);

@@ -86,22 +86,6 @@ public static class SpecialResponse
         return sb.ToString();
     }
 
-    /// <summary>The reason phrases of nginx's status lines (ngx_http_status_lines) where they differ from Kestrel's.</summary>
-    private static readonly Dictionary<int, string> ReasonPhrases = new()
-    {
-        [302] = "Moved Temporarily",
-        [405] = "Not Allowed",
-        [408] = "Request Time-out",
-        [413] = "Request Entity Too Large",
-        [414] = "Request-URI Too Large",
-        [416] = "Requested Range Not Satisfiable",
-        [503] = "Service Temporarily Unavailable",
-        [504] = "Gateway Time-out",
-    };
-
-    /// <summary>nginx's reason phrase for a status when Kestrel's differs; null otherwise.</summary>
-    public static string? ReasonPhrase(int status) => ReasonPhrases.GetValueOrDefault(status);
-
     /// <summary>Marks a request whose redirect is sent as MSIE's refresh page whatever its 30x code (error_page to a URL).</summary>
     public static readonly object RefreshKey = new();
 

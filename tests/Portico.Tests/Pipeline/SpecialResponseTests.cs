@@ -70,6 +70,6 @@ public class SpecialResponseTests
     [InlineData(404, null)]
     public void StatusLines(int status, string? reason)
     {
-        Assert.Equal(reason, SpecialResponse.ReasonPhrase(status));
+        Assert.Equal(reason, ResponseStart.StatusLine(status));
     }
 }
