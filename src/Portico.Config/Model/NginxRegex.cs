@@ -55,11 +55,14 @@ public static class NginxRegex
         }
         catch (ArgumentException e)
         {
+            // .NET says "Invalid pattern '<translated>' at offset N. <reason>": keep the reason only,
+            // the pattern the user wrote is quoted below.
             var reason = e.Message;
-            var cut = reason.IndexOf(" - ", StringComparison.Ordinal);
-            if (cut >= 0)
+            var at_ = reason.IndexOf(" at offset ", StringComparison.Ordinal);
+            var dot = at_ >= 0 ? reason.IndexOf(". ", at_, StringComparison.Ordinal) : -1;
+            if (dot >= 0)
             {
-                reason = reason[(cut + 3)..];
+                reason = reason[(dot + 2)..];
             }
 
             throw at.Error($"pcre2_compile() failed: {reason.TrimEnd('.')} in \"{pattern}\"");

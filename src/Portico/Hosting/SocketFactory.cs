@@ -8,6 +8,7 @@ namespace Portico.Hosting;
 internal static class SocketFactory
 {
     private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
     private const int SoReusePort = 15;
     private const int IpProtoTcp = 6;
     private const int TcpDeferAccept = 9;
@@ -23,7 +24,9 @@ internal static class SocketFactory
         else
         {
             socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SO_REUSEADDR only: .NET's ReuseAddress option also sets SO_REUSEPORT on Linux, which would let a
+            // second process bind the same port silently (nginx fails with "Address already in use").
+            socket.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             if (endpoint.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 // nginx's default is ipv6only=on.

@@ -145,6 +145,18 @@ public class CommandLineTests
     }
 
     [Fact]
+    public async Task SecondInstanceOnTheSamePortFails()
+    {
+        await using var first = await PorticoInstance.StartHttpAsync("server { listen 127.0.0.1:{port}; return 200 first; }");
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("logs"));
+        var conf = dir.Write("conf/portico.conf", Config(first.Port));
+        var (code, _, stderr) = await PorticoProcess.RunAsync("-p", dir.Path, "-c", conf);
+        Assert.NotEqual(0, code);
+        Assert.Contains($"bind() to 127.0.0.1:{first.Port} failed (98: Address already in use)", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PidFileAppearsOnceServingAndGoesAfterQuit()
     {
         using var dir = new TempDir();
