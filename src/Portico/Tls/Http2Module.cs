@@ -133,6 +133,6 @@ public sealed class Http2Module : PorticoModule
 
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
-        v.Register("http2", r => r.Protocol == "HTTP/2" ? (r.Http.Request.IsHttps ? "h2" : "h2c") : string.Empty);
+        v.Register("http2", r => r.Protocol == "HTTP/2.0" ? (r.Http.Request.IsHttps ? "h2" : "h2c") : string.Empty);
     }
 }

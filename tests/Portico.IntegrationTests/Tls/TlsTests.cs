@@ -155,7 +155,7 @@ public sealed class TlsTests : IDisposable
         var resolve = $"localhost:{portico.Port}:127.0.0.1";
         var h2 = await RunAsync("curl", "-sS", "--cacert", caPath, "--resolve", resolve, "--http2", "-w", "%{http_version}", url);
         Assert.Equal(0, h2.Code);
-        Assert.Equal("HTTP/2 TLSv1.3\n2", h2.Out);
+        Assert.Equal("HTTP/2.0 TLSv1.3\n2", h2.Out);
 
         var h11 = await RunAsync("curl", "-sS", "--cacert", caPath, "--resolve", resolve, "--http1.1", "--tls-max", "1.2", "-w", "%{http_version}", url);
         Assert.Equal(0, h11.Code);
@@ -356,7 +356,7 @@ public sealed class TlsTests : IDisposable
         var run = await RunAsync("curl", "-sS", "--cacert", caPath, "--resolve", $"api.example.com:{portico.Port}:127.0.0.1",
             $"https://api.example.com:{portico.Port}/users");
         Assert.Equal(0, run.Code);
-        Assert.Equal("https api.example.com HTTP/2", run.Out);
+        Assert.Equal("https api.example.com HTTP/2.0", run.Out);
     }
 
     [Fact]
