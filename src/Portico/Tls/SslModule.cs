@@ -48,7 +48,14 @@ public sealed class SslModule : PorticoModule, IServiceModule
             S(c).Ciphers = c[0];
             S(c).CiphersAt = c.Directive;
         });
-        Add(r, "ssl_prefer_server_ciphers", Arity.Flag, c => S(c).PreferServerCiphers = c.Flag(0));
+        Add(r, "ssl_prefer_server_ciphers", Arity.Flag, c =>
+        {
+            S(c).PreferServerCiphers = c.Flag(0);
+            if (!c.Flag(0))
+            {
+                c.Warn("\"ssl_prefer_server_ciphers off\" cannot be applied: .NET's SslStream always prefers the server's cipher order");
+            }
+        });
         Add(r, "ssl_dhparam", Arity.One, c => S(c).Dhparam = new PathArg(c[0], c.Directive));
         Add(r, "ssl_ecdh_curve", Arity.One, c => S(c).EcdhCurve = new PathArg(c[0], c.Directive));
         Add(r, "ssl_verify_client", Arity.One, c => S(c).Verify = c[0] switch

@@ -296,6 +296,11 @@ public sealed class TlsListenerHook : IListenerHook
         var tls = selected.HasContext ? selected : defaultTls;
         state.Negotiated = tls;
 
+        if (tls.VariableCertificates is null && tls.Contexts.Length == 0)
+        {
+            throw new AuthenticationException("no certificate for this server");
+        }
+
         var certificate = tls.VariableCertificates is not null
             ? await LoadVariableCertificateAsync(tls, state, context).ConfigureAwait(false)
             : tls.Contexts[ClientHello.Choose(tls.Certificates, state.Hello, (tls.Protocols & SslProtocols.Tls13) != 0)];
