@@ -59,7 +59,9 @@ public sealed class TlsListenerHook : IListenerHook
 
     public void ConfigureEndpoint(ListenOptions listenOptions, BoundSocket socket, RuntimeSnapshot snapshot, PorticoHost host)
     {
-        listenOptions.Protocols = HttpProtocols.Http1AndHttp2;
+        // Plain sockets stay HTTP/1.1 by default (cleartext HTTP/2 is chosen per connection below); TLS
+        // sockets offer both and ALPN decides.
+        listenOptions.Protocols = socket.Ssl ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
         var key = socket.Key;
         var http = new HttpDelegate();
         listenOptions.Use(next => new FirstBytes(next, http, key, socket.Ssl, snapshot, host).OnConnectionAsync);
