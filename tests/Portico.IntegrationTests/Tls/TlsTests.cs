@@ -393,6 +393,58 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task SslRejectHandshakeRefusesUnknownNames()
+    {
+        var known = Server("known.test");
+        await using var portico = await PorticoInstance.StartHttpAsync($$"""
+            server {
+                listen 127.0.0.1:{port} ssl default_server;
+                ssl_reject_handshake on;
+            }
+            server {
+                listen 127.0.0.1:{port} ssl;
+                server_name known.test;
+                {{CertLines(known)}}
+                return 200 "known";
+            }
+            """);
+        using var client = Client(portico.Port);
+        Assert.Equal("known", await client.GetStringAsync($"https://known.test:{portico.Port}/"));
+        using var other = Client(portico.Port);
+        await Assert.ThrowsAsync<HttpRequestException>(() => other.GetStringAsync($"https://unknown.test:{portico.Port}/"));
+        using var noSni = Client(portico.Port);
+        await Assert.ThrowsAsync<HttpRequestException>(() => noSni.GetStringAsync($"https://127.0.0.1:{portico.Port}/"));
+    }
+
+    [Fact]
+    public async Task ConfigurationTestReportsABadCertificate()
+    {
+        var files = Server("localhost");
+        var missing = _dir.File("nope.pem");
+        var conf = _dir.Write("conf/portico.conf", PorticoInstance.WrapHttp($$"""
+            server {
+                listen 127.0.0.1:8443 ssl;
+                ssl_certificate {{missing}};
+                ssl_certificate_key {{files.Key}};
+            }
+            """).Replace("logs/", _dir.Path + "/", StringComparison.Ordinal));
+        var (code, _, stderr) = await PorticoProcess.RunAsync("-t", "-p", _dir.Path, "-c", conf);
+        Assert.Equal(1, code);
+        Assert.Contains($"portico: [emerg] cannot load certificate \"{missing}\": BIO_new_file() failed", stderr, StringComparison.Ordinal);
+        Assert.Contains($"portico: configuration file {conf} test failed", stderr, StringComparison.Ordinal);
+
+        var good = _dir.Write("conf/good.conf", PorticoInstance.WrapHttp($$"""
+            server {
+                listen 127.0.0.1:8443 ssl;
+                {{CertLines(files)}}
+            }
+            """).Replace("logs/", _dir.Path + "/", StringComparison.Ordinal));
+        (code, _, stderr) = await PorticoProcess.RunAsync("-t", "-p", _dir.Path, "-c", good);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("test is successful", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EncryptedKeysOpenWithSslPasswordFile()
     {
         var cert = _ca.IssueServer("localhost");
