@@ -628,36 +628,37 @@ public sealed class SslModule : PorticoModule, IServiceModule
         }
     }
 
+    /// <remarks>As in nginx, a variable whose value would be empty is "not found" (logged as "-").</remarks>
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
         v.Register("ssl_protocol", r => Tls(r)?.Stream is { } s ? ProtocolName(s.SslProtocol) : null);
         v.Register("ssl_cipher", r => Tls(r)?.Stream is { } s ? OpenSsl.CipherName((ushort)s.NegotiatedCipherSuite) ?? s.NegotiatedCipherSuite.ToString() : null);
         v.Register("ssl_ciphers", r => Tls(r) is { Stream: not null, Hello: { } h } ? CipherList(h) : null);
         v.Register("ssl_session_reused", r => Tls(r) is { Stream: not null } t ? (t.SessionReused() ? "r" : ".") : null);
-        v.Register("ssl_early_data", r => Tls(r) is { Stream: not null } ? string.Empty : null);
-        v.Register("ssl_server_name", r => Tls(r) is { Stream: not null } t ? t.ServerName ?? string.Empty : null);
-        v.Register("ssl_alpn_protocol", r => Tls(r)?.Stream is { } s ? s.NegotiatedApplicationProtocol.ToString() : null);
+        v.Register("ssl_early_data", _ => null);
+        v.Register("ssl_server_name", r => Tls(r) is { Stream: not null, ServerName: { Length: > 0 } name } ? name : null);
+        v.Register("ssl_alpn_protocol", r => Tls(r)?.Stream is { } s && s.NegotiatedApplicationProtocol.Protocol.Length > 0
+            ? s.NegotiatedApplicationProtocol.ToString() : null);
         v.Register("ssl_client_verify", r => Tls(r) is { Stream: not null } t ? t.ClientVerify : null);
-        v.Register("ssl_client_s_dn", r => Tls(r) is { Stream: not null } t ? t.ClientSubject ?? string.Empty : null);
-        v.Register("ssl_client_i_dn", r => Tls(r) is { Stream: not null } t ? t.ClientIssuer ?? string.Empty : null);
-        v.Register("ssl_client_s_dn_legacy", r => Tls(r) is { Stream: not null } t ? Legacy(t.ClientCertificate?.SubjectName) : null);
-        v.Register("ssl_client_i_dn_legacy", r => Tls(r) is { Stream: not null } t ? Legacy(t.ClientCertificate?.IssuerName) : null);
-        v.Register("ssl_client_serial", r => Tls(r) is { Stream: not null } t ? (t.ClientCertificate is { } c ? DistinguishedName.Serial(c) : string.Empty) : null);
-        v.Register("ssl_client_fingerprint", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? Convert.ToHexStringLower(c.GetCertHash()) : string.Empty) : null);
-        v.Register("ssl_client_raw_cert", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? CertificateLoader.ToPem(c) : string.Empty) : null);
-        v.Register("ssl_client_cert", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? CertificateLoader.ToPem(c).TrimEnd('\n').Replace("\n", "\n\t", StringComparison.Ordinal) : string.Empty) : null);
-        v.Register("ssl_client_escaped_cert", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? Uri.EscapeDataString(CertificateLoader.ToPem(c)) : string.Empty) : null);
-        v.Register("ssl_client_v_start", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? Asn1Time(c.NotBefore) : string.Empty) : null);
-        v.Register("ssl_client_v_end", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? Asn1Time(c.NotAfter) : string.Empty) : null);
-        v.Register("ssl_client_v_remain", r => Tls(r) is { Stream: not null } t
-            ? (t.ClientCertificate is { } c ? Math.Max(0, (int)Math.Floor((c.NotAfter.ToUniversalTime() - DateTime.UtcNow).TotalDays)).ToString(CultureInfo.InvariantCulture) : string.Empty) : null);
+        v.Register("ssl_client_s_dn", r => Client(r) is { } t ? t.ClientSubject : null);
+        v.Register("ssl_client_i_dn", r => Client(r) is { } t ? t.ClientIssuer : null);
+        v.Register("ssl_client_s_dn_legacy", r => Client(r) is { } t ? Legacy(t.ClientCertificate!.SubjectName) : null);
+        v.Register("ssl_client_i_dn_legacy", r => Client(r) is { } t ? Legacy(t.ClientCertificate!.IssuerName) : null);
+        v.Register("ssl_client_serial", r => Client(r) is { } t ? DistinguishedName.Serial(t.ClientCertificate!) : null);
+        v.Register("ssl_client_fingerprint", r => Client(r) is { } t ? Convert.ToHexStringLower(t.ClientCertificate!.GetCertHash()) : null);
+        v.Register("ssl_client_raw_cert", r => Client(r) is { } t ? CertificateLoader.ToPem(t.ClientCertificate!) : null);
+        v.Register("ssl_client_cert", r => Client(r) is { } t
+            ? CertificateLoader.ToPem(t.ClientCertificate!).TrimEnd('\n').Replace("\n", "\n\t", StringComparison.Ordinal) : null);
+        v.Register("ssl_client_escaped_cert", r => Client(r) is { } t ? Uri.EscapeDataString(CertificateLoader.ToPem(t.ClientCertificate!)) : null);
+        v.Register("ssl_client_v_start", r => Client(r) is { } t ? Asn1Time(t.ClientCertificate!.NotBefore) : null);
+        v.Register("ssl_client_v_end", r => Client(r) is { } t ? Asn1Time(t.ClientCertificate!.NotAfter) : null);
+        v.Register("ssl_client_v_remain", r => Client(r) is { } t
+            ? Math.Max(0, (int)Math.Floor((t.ClientCertificate!.NotAfter.ToUniversalTime() - DateTime.UtcNow).TotalDays)).ToString(CultureInfo.InvariantCulture)
+            : null);
     }
+
+    /// <summary>The TLS state of a connection that presented a client certificate.</summary>
+    private static TlsConnectionState? Client(RequestContext r) => Tls(r) is { Stream: not null, ClientCertificate: not null } t ? t : null;
 
     /// <summary>The TLS state of the request's connection, or null on a plain connection.</summary>
     public static TlsConnectionState? Tls(RequestContext r) =>
@@ -688,13 +689,8 @@ public sealed class SslModule : PorticoModule, IServiceModule
     }
 
     /// <summary>X509_NAME_oneline: "/C=US/O=Org/CN=name" in certificate order.</summary>
-    private static string Legacy(X500DistinguishedName? name)
+    private static string Legacy(X500DistinguishedName name)
     {
-        if (name is null)
-        {
-            return string.Empty;
-        }
-
         var rfc = DistinguishedName.Rfc2253(name);
         var parts = rfc.Split(',');
         Array.Reverse(parts);

@@ -126,6 +126,42 @@ public sealed class ClientCertificateTests : IDisposable
     }
 
     [Fact]
+    public async Task SslClientVariablesAreLoggedForAcceptedRejectedAndOptional()
+    {
+        var server = TestCa.Write(_dir, "server", _ca.IssueServer("localhost"));
+        var clientCa = _dir.Write("client-ca.pem", _ca.CertificatePem);
+        await using var portico = await PorticoInstance.StartHttpAsync($$"""
+            log_format tls '$status $ssl_protocol $ssl_client_verify "$ssl_client_s_dn" "$ssl_client_i_dn" $ssl_client_serial';
+            server {
+                listen 127.0.0.1:{port} ssl;
+                server_name localhost;
+                {{CertLines(server)}}
+                ssl_client_certificate {{clientCa}};
+                ssl_verify_client optional;
+                access_log logs/tls.log tls;
+                location / { return 200 "ok"; }
+            }
+            """);
+        using var alice = _ca.IssueClient("CN=alice, O=Example");
+        using var mallory = _otherCa.IssueClient("CN=mallory");
+        Assert.Equal(200, (await GetAsync(portico, alice)).Status);
+        Assert.Equal(400, (await GetAsync(portico, mallory)).Status);
+        Assert.Equal(200, (await GetAsync(portico, null)).Status);
+
+        for (var i = 0; i < 2000 && portico.Host.Writer.AccessLines < 3; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        await portico.Host.Writer.WhenIdleAsync();
+        var lines = (await File.ReadAllTextAsync(portico.Dir.File("logs/tls.log"))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.Equal($"200 TLSv1.3 SUCCESS \"CN=alice,O=Example\" \"CN=Portico Test CA,O=Portico Tests\" {alice.SerialNumber.TrimStart('0')}", lines[0]);
+        Assert.Equal($"400 TLSv1.3 FAILED:unable to get local issuer certificate \"CN=mallory\" \"CN=Other CA,O=Portico Tests\" {mallory.SerialNumber.TrimStart('0')}", lines[1]);
+        Assert.Equal("200 TLSv1.3 NONE \"-\" \"-\" -", lines[2]);
+    }
+
+    [Fact]
     public async Task VerifyClientWithoutCaIsAConfigurationError()
     {
         var server = TestCa.Write(_dir, "server", _ca.IssueServer("localhost"));

@@ -421,6 +421,7 @@ public sealed class TlsTests : IDisposable
     {
         var files = Server("localhost");
         var missing = _dir.File("nope.pem");
+        Directory.CreateDirectory(_dir.File("logs"));
         var conf = _dir.Write("conf/portico.conf", PorticoInstance.WrapHttp($$"""
             server {
                 listen 127.0.0.1:8443 ssl;
