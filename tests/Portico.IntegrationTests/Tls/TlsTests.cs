@@ -446,6 +446,43 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task AccessLogCountsTheHttpBytesOfTlsConnections()
+    {
+        var files = Server("localhost");
+        await using var portico = await PorticoInstance.StartHttpAsync($$"""
+            log_format bytes '$ssl_protocol $status $body_bytes_sent $bytes_sent $connection_requests';
+            server {
+                listen 127.0.0.1:{port} ssl;
+                {{CertLines(files)}}
+                access_log logs/bytes.log bytes;
+                location / { return 200 "ok"; }
+            }
+            """);
+        using var client = Client(portico.Port);
+        var first = await client.GetAsync($"https://localhost:{portico.Port}/");
+        var headerBytes = first.Headers.ToString().Length;
+        Assert.Equal("ok", await first.Content.ReadAsStringAsync());
+        Assert.Equal("ok", await client.GetStringAsync($"https://localhost:{portico.Port}/"));
+        for (var i = 0; i < 2000 && portico.Host.Writer.AccessLines < 2; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        await portico.Host.Writer.WhenIdleAsync();
+        var lines = (await File.ReadAllTextAsync(portico.Dir.File("logs/bytes.log"))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        foreach (var (line, n) in lines.Select((l, i) => (l, i + 1)))
+        {
+            var f = line.Split(' ');
+            Assert.Equal(["TLSv1.3", "200", "2"], f[..3]);
+            Assert.Equal(n.ToString(System.Globalization.CultureInfo.InvariantCulture), f[4]);
+            // The response as HTTP sees it (status line, headers, body), not the encrypted records or the handshake.
+            var sent = int.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(sent, headerBytes, headerBytes + 100);
+        }
+    }
+
+    [Fact]
     public async Task EncryptedKeysOpenWithSslPasswordFile()
     {
         var cert = _ca.IssueServer("localhost");
