@@ -110,6 +110,7 @@ public static class ErrorLogFactory
 public sealed class ServerCompiler
 {
     private readonly List<PhaseHandler> _serverRewrite = [];
+    private readonly List<PhaseHandler> _postRead = [];
 
     internal ServerCompiler(SnapshotBuilder snapshot, ServerRuntime server)
     {
@@ -125,7 +126,12 @@ public sealed class ServerCompiler
 
     public void AddServerRewrite(PhaseHandler handler) => _serverRewrite.Add(handler);
 
+    /// <summary>Adds a post-read handler: runs once per request after server selection, before server rewrite.</summary>
+    public void AddPostRead(PhaseHandler handler) => _postRead.Add(handler);
+
     internal PhaseHandler[] ServerRewrite => [.. _serverRewrite];
+
+    internal PhaseHandler[] PostRead => [.. _postRead];
 }
 
 /// <summary>What a module sees while compiling a location (or the server level, or an "if" block).</summary>
@@ -180,6 +186,9 @@ public sealed class LocationCompiler
                 break;
             case Phase.ServerRewrite:
                 ServerCompiler.AddServerRewrite(handler);
+                break;
+            case Phase.PostRead:
+                ServerCompiler.AddPostRead(handler);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(phase), phase, "use SetContent or AddLog");

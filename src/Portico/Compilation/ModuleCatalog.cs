@@ -17,6 +17,8 @@ public static class ModuleCatalog
         new Static.StaticModule(),
         new Headers.HeadersModule(),
         new Logging.LogModule(),
+        new Tls.SslModule(),
+        new Tls.Http2Module(),
     ];
 
     /// <summary>The directive registry of the configuration language: the structure plus every module.</summary>

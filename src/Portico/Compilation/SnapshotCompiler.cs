@@ -126,6 +126,7 @@ public sealed class SnapshotCompiler
 
         server.Locations = new LocationTree(top);
         server.ServerRewrite = sc.ServerRewrite;
+        server.PostRead = sc.PostRead;
         return server;
     }
 

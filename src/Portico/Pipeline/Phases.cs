@@ -22,6 +22,8 @@ public enum Flow
 /// <summary>nginx's request phases that hold handlers, in order.</summary>
 public enum Phase
 {
+    /// <summary>Once per request, before server rewrite; not run again after internal redirects.</summary>
+    PostRead,
     ServerRewrite,
     Rewrite,
     PreAccess,

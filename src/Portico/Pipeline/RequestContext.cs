@@ -38,7 +38,8 @@ public sealed class RequestContext
         var req = http.Features.GetRequiredFeature<IHttpRequestFeature>();
         RawTarget = req.RawTarget;
         Method = req.Method;
-        Protocol = req.Protocol;
+        // nginx names HTTP/2 "HTTP/2.0" in $server_protocol and $request.
+        Protocol = req.Protocol == "HTTP/2" ? "HTTP/2.0" : req.Protocol;
     }
 
     public HttpContext Http { get; }
@@ -58,7 +59,7 @@ public sealed class RequestContext
     /// <summary>The method as sent; error_page redirects turn it into GET ($request_method follows).</summary>
     public string Method { get; set; }
 
-    /// <summary>"HTTP/1.1", "HTTP/2" ($server_protocol).</summary>
+    /// <summary>"HTTP/1.1", "HTTP/2.0" ($server_protocol).</summary>
     public string Protocol { get; }
 
     /// <summary>The normalized, percent-decoded path ($uri), changed by rewrites and redirects.</summary>

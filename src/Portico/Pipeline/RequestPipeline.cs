@@ -12,6 +12,7 @@ public static class RequestPipeline
 {
     private enum Stage
     {
+        PostRead,
         ServerRewrite,
         FindConfig,
         Rewrite,
@@ -19,12 +20,23 @@ public static class RequestPipeline
 
     public static async ValueTask RunAsync(RequestContext r)
     {
-        var stage = Stage.ServerRewrite;
+        var stage = r.Server.PostRead.Length > 0 ? Stage.PostRead : Stage.ServerRewrite;
         while (true)
         {
             Flow flow;
             switch (stage)
             {
+                case Stage.PostRead:
+                    r.Location = r.Server.ServerLevel;
+                    flow = await RunAsync(r.Server.PostRead, r).ConfigureAwait(false);
+                    if (flow == Flow.Continue)
+                    {
+                        stage = Stage.ServerRewrite;
+                        continue;
+                    }
+
+                    break;
+
                 case Stage.ServerRewrite:
                     r.Location = r.Server.ServerLevel;
                     flow = await RunAsync(r.Server.ServerRewrite, r).ConfigureAwait(false);

@@ -186,6 +186,10 @@ public sealed class ServerRuntime
     public LocationRuntime ServerLevel { get; set; } = null!;
 
     public PhaseHandler[] ServerRewrite { get; set; } = [];
+
+    /// <summary>Handlers run once per request before server rewrite (nginx's post-read phase).</summary>
+    public PhaseHandler[] PostRead { get; set; } = [];
+
     public LocationTree Locations { get; set; } = null!;
     public Dictionary<string, LocationRuntime> Named { get; } = new(StringComparer.Ordinal);
 

@@ -20,9 +20,9 @@ public class SnapshotCompilerTests
     }
 
     [Theory]
-    [InlineData("listen 8443 ssl;", "the \"ssl\" parameter requires ngx_http_ssl_module")]
-    [InlineData("listen 8443 quic;", "the \"quic\" parameter requires ngx_http_v3_module")]
-    public void ListenParametersNoModuleServesAreRejected(string listen, string message)
+    [InlineData("listen 8443 ssl;", "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in /etc/portico/portico.conf:4")]
+    [InlineData("listen 8443 quic;", "the \"quic\" parameter of the \"listen\" directive requires HTTP/3, which needs libmsquic")]
+    public void ListenParametersTheModulesServeAreChecked(string listen, string message)
     {
         var e = Assert.Throws<SnapshotCompileException>(() => TestSnapshots.Http($"server {{ {listen} return 200; }}"));
         Assert.StartsWith("[emerg] " + message, e.Errors[0].ToString(), StringComparison.Ordinal);
