@@ -12,6 +12,7 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        Signals.ResetInheritedIgnores();
         var options = CommandLine.Parse(args, Console.Error);
         if (options is null)
         {

@@ -14,10 +14,6 @@ public static partial class Signals
     /// <summary>Installs the handlers; dispose the result to remove them.</summary>
     public static IDisposable Install(PorticoHost host)
     {
-        // A shell starts background jobs with SIGINT and SIGQUIT ignored; nginx sets its own handlers
-        // regardless, and so does Portico: first back to the default, then ours.
-        SetDefault(SigInt);
-        SetDefault(SigQuit);
         var registrations = new List<PosixSignalRegistration>
         {
             PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
@@ -70,6 +66,17 @@ public static partial class Signals
         var rc = Kill(pid, signal);
         errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
         return rc == 0;
+    }
+
+    /// <summary>
+    /// A shell starts background jobs with SIGINT and SIGQUIT ignored, and .NET keeps an inherited "ignore".
+    /// nginx sets its handlers regardless; Portico puts both back to the default first. This must run before
+    /// anything makes .NET install its own signal handling (console output does), so Main calls it first.
+    /// </summary>
+    public static void ResetInheritedIgnores()
+    {
+        SetDefault(SigInt);
+        SetDefault(SigQuit);
     }
 
     private static void SetDefault(int signal) => SignalFunction(signal, IntPtr.Zero);

@@ -192,6 +192,21 @@ public class CommandLineTests
     }
 
     [Fact]
+    public async Task QuitAfterAStartupWarningStillStopsGracefully()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("logs"));
+        var port = TestPorts.GetFree();
+        var conf = dir.Write("conf/portico.conf", Config(port).Replace("listen 127.0.0.1:", "server_name \"a/b\";\n                listen 127.0.0.1:", StringComparison.Ordinal));
+        using var process = PorticoProcess.Start("-p", dir.Path, "-c", conf);
+        await WaitForAsync(() => File.Exists(dir.File("logs/portico.pid")), process);
+        Assert.Contains("[warn] server name \"a/b\" has suspicious symbols", process.Output, StringComparison.Ordinal);
+        process.Signal(Signals.SigQuit);
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(20)));
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    [Fact]
     public async Task SignalWithoutRunningInstance()
     {
         using var dir = new TempDir();
