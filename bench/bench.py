@@ -96,7 +96,7 @@ daemon off;
 master_process off;
 pid {root}/origin.pid;
 error_log {root}/origin-error.log warn;
-events {{ worker_connections 30000; }}
+events {{ worker_connections 15000; }}
 http {{
     access_log off;
     keepalive_requests 10000000;
@@ -113,13 +113,14 @@ http {{
 
 
 # The same file serves nginx and Portico: the point of Portico is running nginx's configuration.
-def proxy_conf(root, extra_main="", tls=None, return_only=False):
+def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=False):
     tls_server = ""
     if tls:
+        # nginx before 1.25 only knows "listen ... http2"; Portico accepts both forms.
+        listen = f"listen 127.0.0.1:{TLS_PORT} ssl http2;" if legacy_http2 else f"listen 127.0.0.1:{TLS_PORT} ssl;\n        http2 on;"
         tls_server = f"""
     server {{
-        listen 127.0.0.1:{TLS_PORT} ssl;
-        http2 on;
+        {listen}
         ssl_certificate {tls[0]};
         ssl_certificate_key {tls[1]};
         location / {{
@@ -146,7 +147,7 @@ worker_processes 1;
 pid {root}/proxy.pid;
 error_log {root}/proxy-error.log warn;
 {extra_main}
-events {{ worker_connections 30000; }}
+events {{ worker_connections 15000; }}
 http {{
     access_log off;
     keepalive_requests 10000000;
@@ -177,7 +178,7 @@ frontend fe_tls
     return f"""
 global
     nbthread 1
-    maxconn 30000
+    maxconn 9000
     tune.bufsize 16384
 defaults
     mode http
@@ -205,12 +206,13 @@ class Proc:
         self.name = name
         full_env = dict(os.environ)
         full_env.update(env or {})
+        self.stderr_path = WORK / (name + ".stderr")
         self.p = subprocess.Popen(["taskset", "-c", cpu] + argv, env=full_env, cwd=cwd,
-                                  stdout=subprocess.DEVNULL, stderr=open(WORK / (name + ".stderr"), "w"))
+                                  stdout=subprocess.DEVNULL, stderr=open(self.stderr_path, "w"))
         self.started = time.time()
         if not wait_port(port):
             self.stop()
-            raise RuntimeError("%s did not open port %d (see %s)" % (name, port, WORK / (name + ".stderr")))
+            raise RuntimeError("%s did not open port %d: %s" % (name, port, self.stderr_path.read_text().strip()[-300:]))
         self.ready = time.time() - self.started
 
     def pids(self):
@@ -239,7 +241,7 @@ def start_proxy(kind, root, tls=None, return_only=False):
     conf = root / ("%s.conf" % kind)
     env = {}
     if kind == "nginx":
-        conf.write_text(proxy_conf(root, "daemon off;\nmaster_process off;", tls, return_only))
+        conf.write_text(proxy_conf(root, "daemon off;\nmaster_process off;", tls, return_only, legacy_http2=nginx_before_1_25()))
         return Proc("nginx", [which("nginx"), "-p", str(root), "-c", str(conf)], PROXY_CPU)
     if kind == "haproxy":
         pem = None
@@ -257,6 +259,19 @@ def start_proxy(kind, root, tls=None, return_only=False):
         env = {"DOTNET_gcServer": "0"}
         return Proc(kind, [str(exe), "-p", str(root), "-c", str(conf)], PROXY_CPU, env=env)
     raise ValueError(kind)
+
+
+def nginx_before_1_25():
+    out = subprocess.run([which("nginx"), "-v"], capture_output=True, text=True).stderr
+    m = re.search(r"nginx/(\d+)\.(\d+)", out)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) < (1, 25)
+
+
+def raise_fd_limit():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def origin_accepts():
@@ -363,7 +378,8 @@ SCENARIOS = [
     ("get_16m", "wrk", "/files/16m.bin", 4, None),
     ("post_64k", "wrk", "/post", 16, "post64k.lua"),
     ("h2_tls_16", "h2load", "https", 16, None),
-    ("idle_10k", "idle", "/small", 10000, None),
+    # 10 000 in the issue; this machine's hard limit of 20 000 descriptors caps HAProxy (2 per connection) below it.
+    ("idle_9k", "idle", "/small", 9000, None),
     ("return_200_16", "return", "/small", 16, None),
 ]
 
@@ -413,6 +429,7 @@ def main():
     ap.add_argument("--proxies", default=",".join(PROXIES))
     args = ap.parse_args()
 
+    raise_fd_limit()
     quick = args.quick
     warmup = 5 if quick else 40
     duration = 3 if quick else 10
