@@ -11,11 +11,14 @@ public static class ModuleCatalog
     public static IReadOnlyList<PorticoModule> CreateModules() =>
     [
         new Pipeline.HttpCoreModule(),
+        new Client.ClientModule(),
         new Rewrite.RewriteModule(),
         new Variables.MapModule(),
         new Rewrite.ErrorPageModule(),
         new Static.StaticModule(),
         new Headers.HeadersModule(),
+        new Upstreams.UpstreamModule(),
+        new Proxy.ProxyModule(),
         new Logging.LogModule(),
         new Tls.SslModule(),
         new Tls.Http2Module(),

@@ -26,6 +26,10 @@ public sealed class RequestContext
     private int _captureCount;
     private Dictionary<object, object?>? _items;
     private string? _requestLine;
+    private string _uri = "/";
+    private bool _uriSet;
+    private string _args = string.Empty;
+    private bool _argsSet;
 
     public RequestContext(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
     {
@@ -63,10 +67,49 @@ public sealed class RequestContext
     public string Protocol { get; }
 
     /// <summary>The normalized, percent-decoded path ($uri), changed by rewrites and redirects.</summary>
-    public string Uri { get; set; } = "/";
+    public string Uri
+    {
+        get => _uri;
+        set
+        {
+            if (_uriSet && !string.Equals(value, _uri, StringComparison.Ordinal))
+            {
+                ValidUnparsedUri = false;
+            }
+
+            _uri = value;
+            _uriSet = true;
+        }
+    }
 
     /// <summary>The query string without "?" ($args); empty when none.</summary>
-    public string Args { get; set; } = string.Empty;
+    public string Args
+    {
+        get => _args;
+        set
+        {
+            if (_argsSet && !string.Equals(value, _args, StringComparison.Ordinal))
+            {
+                ValidUnparsedUri = false;
+            }
+
+            _args = value;
+            _argsSet = true;
+        }
+    }
+
+    /// <summary>
+    /// nginx's r->valid_unparsed_uri: the request target as received still describes the request. Changing
+    /// $uri or $args after they were first set, or an internal redirect, clears it (proxy_pass without a URI
+    /// part then sends the URI as it is now).
+    /// </summary>
+    public bool ValidUnparsedUri { get; set; } = true;
+
+    /// <summary>
+    /// The Location header was passed from an upstream unchanged: nginx leaves such a relative redirect
+    /// relative (only a Location the proxy rewrote, or Portico produced, is made absolute).
+    /// </summary>
+    public bool PassRawLocation { get; set; }
 
     /// <summary>Host without port, lower case, from the request line or Host header; null when absent.</summary>
     public string? Host { get; set; }
@@ -252,6 +295,7 @@ public sealed class RequestContext
         }
 
         Internal = true;
+        ValidUnparsedUri = false;
         RedirectNamed = null;
         return Flow.Redirect;
     }

@@ -27,17 +27,23 @@ public static class ResponseStart
         }
 
         r.Status = r.Status == 0 ? r.Http.Response.StatusCode : r.Status;
+        var headers = r.Http.Response.Headers;
+
+        // A Server header passed from an upstream (proxy_pass_header Server) stays, as in nginx.
+        var upstreamServer = headers.ContainsKey(ServerHeader);
         foreach (var f in r.Location.HeaderFilters)
         {
             f.Apply(r);
         }
 
         var core = r.Location.Get<HttpCoreSettings>();
-        var headers = r.Http.Response.Headers;
-        headers.Server = (core.ServerTokens ?? ServerTokens.On) == ServerTokens.Off ? Product.Name : Product.NameAndVersion;
+        if (!upstreamServer)
+        {
+            headers.Server = (core.ServerTokens ?? ServerTokens.On) == ServerTokens.Off ? Product.Name : Product.NameAndVersion;
+        }
 
         var location = headers.Location;
-        if (location.Count == 1 && location[0] is { Length: > 0 } value && value[0] == '/' && core.AbsoluteRedirect != false)
+        if (location.Count == 1 && location[0] is { Length: > 0 } value && value[0] == '/' && core.AbsoluteRedirect != false && !r.PassRawLocation)
         {
             headers.Location = AbsoluteBase(r, core) + value;
         }

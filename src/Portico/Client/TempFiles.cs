@@ -1,0 +1,110 @@
+using System.Globalization;
+using Portico.Config.Directives;
+using Portico.Config.Syntax;
+
+namespace Portico.Client;
+
+/// <summary>
+/// nginx's temporary files (ngx_create_temp_file): a 10-digit name from a process-wide counter, placed in
+/// hashed level directories ("levels 1 2" puts 0000000457 in 7/45/). Opened for asynchronous I/O.
+/// </summary>
+public static class TempFiles
+{
+    private static long s_counter = Environment.ProcessId * 1000L % 1_000_000_000L;
+
+    /// <summary>Parses "path [level1 [level2 [level3]]]" as ngx_conf_set_path_slot does.</summary>
+    public static TempPath Parse(DirectiveCall c)
+    {
+        var path = c.Model.Paths.FromPrefix(c[0]).TrimEnd('/');
+        var levels = new int[c.Count - 1];
+        for (var i = 1; i < c.Count; i++)
+        {
+            if (!ConfigValues.TryParseNumber(c[i], out var n) || n < 1 || n > 2)
+            {
+                throw c.Emerg($"invalid value \"{c[i]}\"");
+            }
+
+            levels[i - 1] = (int)n;
+        }
+
+        return new TempPath(path, levels);
+    }
+
+    /// <summary>Creates the directory of a temp path (nginx creates them at start-up); returns nginx's error text or null.</summary>
+    public static string? Ensure(TempPath path)
+    {
+        try
+        {
+            Directory.CreateDirectory(path.Path);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var errno = e is UnauthorizedAccessException ? "13: Permission denied" : "2: No such file or directory";
+            return $"mkdir() \"{path.Path}\" failed ({errno})";
+        }
+    }
+
+    /// <summary>Creates a new temporary file for writing and reading back.</summary>
+    public static FileStream Create(TempPath path, out string name)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var n = Interlocked.Increment(ref s_counter) % 10_000_000_000L;
+            var file = n.ToString("0000000000", CultureInfo.InvariantCulture);
+            var dir = path.Path;
+            var end = file.Length;
+            foreach (var level in path.Levels)
+            {
+                dir = dir + "/" + file.Substring(end - level, level);
+                end -= level;
+            }
+
+            name = dir + "/" + file;
+            try
+            {
+                if (path.Levels.Length > 0)
+                {
+                    Directory.CreateDirectory(dir);
+                }
+
+                var options = new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.ReadWrite,
+                    Share = FileShare.Read | FileShare.Delete,
+                    Options = FileOptions.Asynchronous,
+                    BufferSize = 0,
+                };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                return new FileStream(name, options);
+            }
+            catch (IOException) when (File.Exists(name) && attempt < 100)
+            {
+            }
+        }
+    }
+
+    /// <summary>Removes a temporary file, ignoring a file already gone.</summary>
+    public static void Delete(string name)
+    {
+        try
+        {
+            File.Delete(name);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>nginx's warning when a body spills to disk: "a client request body is buffered to a temporary file ...".</summary>
+    public static void Warn(Pipeline.RequestContext r, string what, string name, LogLevel level = LogLevel.Warn) =>
+        r.LogError(level, what + " " + name);
+}
