@@ -224,8 +224,21 @@ public sealed class ProxyHandler : ContentHandler
 
                 if (response.HeadProcessed || r.Http.Response.HasStarted)
                 {
-                    // The client has the head already: nginx closes the connection.
-                    return Abort(r);
+                    // nginx sent the head already; the truncated response ends with the connection.
+                    if (!r.Http.Response.HasStarted)
+                    {
+                        try
+                        {
+                            await r.Http.Response.StartAsync().ConfigureAwait(false);
+                        }
+                        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+                        {
+                        }
+                    }
+
+                    // With a Content-Length, ending normally lets Kestrel send what it has and close the
+                    // connection (the client sees the length unmet); a chunked response must not end cleanly.
+                    return r.Http.Response.ContentLength is not null ? await CloseAfterResponseAsync(r).ConfigureAwait(false) : Abort(r);
                 }
 
                 var ft = failure;
@@ -283,6 +296,21 @@ public sealed class ProxyHandler : ContentHandler
         if (response.AccelRedirect is { } redirect)
         {
             return AccelRedirect(r, redirect);
+        }
+
+        return Flow.Done;
+    }
+
+    private static async ValueTask<Flow> CloseAfterResponseAsync(RequestContext r)
+    {
+        r.CloseConnection = true;
+        try
+        {
+            await r.Http.Response.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // Kestrel reports the unmet Content-Length and closes the connection after what was sent.
         }
 
         return Flow.Done;

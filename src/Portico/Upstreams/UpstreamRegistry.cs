@@ -107,9 +107,17 @@ public sealed class UpstreamRegistry
     /// <summary>Remembers a state key this snapshot uses (transports register theirs).</summary>
     public void MarkLive(string key) => _liveStateKeys.Add(key);
 
+    /// <summary>Names answered without the system resolver (tests give a name several addresses with it).</summary>
+    internal static readonly System.Collections.Concurrent.ConcurrentDictionary<string, IPAddress[]> StaticHosts = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>ngx_inet_resolve_host: an address literal, or the system resolver's answer (all addresses).</summary>
     public static List<IPAddress>? ResolveHost(string host)
     {
+        if (StaticHosts.TryGetValue(host, out var known))
+        {
+            return [.. known];
+        }
+
         var literal = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
         if (IPAddress.TryParse(literal, out var ip))
         {

@@ -235,10 +235,10 @@ public sealed class RawOrigin : IAsyncDisposable
     public int Accepted;
 
     /// <summary>Starts an origin; the default handler answers 200 "ok" to every request head.</summary>
-    public static RawOrigin Start(Func<RawConnection, Task>? handler = null, IPAddress? address = null)
+    public static RawOrigin Start(Func<RawConnection, Task>? handler = null, IPAddress? address = null, int port = 0)
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(address ?? IPAddress.Loopback, 0));
+        listener.Bind(new IPEndPoint(address ?? IPAddress.Loopback, port));
         listener.Listen(128);
         return new RawOrigin(listener, handler ?? (async c =>
         {

@@ -36,9 +36,25 @@ public sealed class YarpTransport : IUpstreamTransport
         pool.Acquire();
         var bodyDetection = http.Features.Get<IHttpRequestBodyDetectionFeature>();
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
+        var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();
+        var responseFeature = http.Features.Get<IHttpResponseFeature>();
+        var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime);
         try
         {
             http.Features.Set<IHttpRequestBodyDetectionFeature>(new BodyDetection(request.HasBody));
+            if (deferredAbort is not null)
+            {
+                // YARP aborts the client on its own when a body fails; the attempt loop decides that instead,
+                // after sending what was buffered, as nginx does.
+                http.Features.Set<IHttpRequestLifetimeFeature>(deferredAbort);
+            }
+
+            if (responseFeature is not null)
+            {
+                // Once the head is handed to the client side, YARP must treat the response as started.
+                http.Features.Set<IHttpResponseFeature>(new StartedAfterHead(responseFeature, transformer));
+            }
+
             if (upgrade is { IsUpgradableRequest: true } && !request.Upgrade)
             {
                 http.Features.Set<IHttpUpgradeFeature>(NotUpgradable.Instance);
@@ -75,12 +91,27 @@ public sealed class YarpTransport : IUpstreamTransport
             var exception = http.Features.Get<IForwarderErrorFeature>()?.Exception;
             http.Features.Set<IForwarderErrorFeature>(null);
             var outcome = Classify(error, exception, attempt, transformer, http);
+            if (deferredAbort?.Requested == true && outcome.IsSuccess)
+            {
+                outcome = outcome with { Client = ClientFailure.Closed };
+            }
+
             return Classified(request, attempt, transformer, outcome, attempt.Connected || outcome.RequestSent);
         }
         finally
         {
             http.Features.Set(bodyDetection);
             http.Features.Set(upgrade);
+            if (lifetime is not null)
+            {
+                http.Features.Set(lifetime);
+            }
+
+            if (responseFeature is not null)
+            {
+                http.Features.Set(responseFeature);
+            }
+
             pool.Release();
         }
     }
@@ -228,7 +259,7 @@ public sealed class YarpTransport : IUpstreamTransport
                 case HttpRequestError.InvalidResponse:
                     return new UpstreamOutcome
                     {
-                        Failure = UpstreamFailure.InvalidHeader, Error = "upstream sent invalid header", Action = "reading response header from upstream",
+                        Failure = UpstreamFailure.InvalidHeader, Error = InvalidHeader(hre), Action = "reading response header from upstream",
                         Level = LogLevel.Error, RequestSent = true,
                     };
                 case HttpRequestError.ConfigurationLimitExceeded:
@@ -273,6 +304,39 @@ public sealed class YarpTransport : IUpstreamTransport
         {
             Failure = UpstreamFailure.Error, Error = "upstream prematurely closed connection", Action = action, Level = LogLevel.Error, RequestSent = true,
         };
+    }
+
+    /// <summary>
+    /// nginx's "upstream sent invalid header: \"Bad\x20...\"" (the line up to the first invalid character), or
+    /// "upstream sent no valid HTTP/1.0 header" for a status line that is not one.
+    /// </summary>
+    private static string InvalidHeader(HttpRequestException e)
+    {
+        var message = e.Message;
+        if (message.Contains("status line", StringComparison.OrdinalIgnoreCase))
+        {
+            return "upstream sent no valid HTTP/1.0 header";
+        }
+
+        var start = message.IndexOf('\'');
+        var end = message.LastIndexOf('\'');
+        if (start < 0 || end <= start)
+        {
+            return "upstream sent invalid header";
+        }
+
+        var line = message[(start + 1)..end];
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            var token = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '_';
+            if (!token)
+            {
+                return $"upstream sent invalid header: \"{line[..i]}\\x{(int)c:x2}...\"";
+            }
+        }
+
+        return "upstream sent invalid header";
     }
 
     private static string ReadError(Exception? e, string fallback)
@@ -323,6 +387,9 @@ public sealed class YarpTransport : IUpstreamTransport
 
         public bool HeadReceived { get; private set; }
         public bool Discarded { get; private set; }
+
+        /// <summary>The proxy accepted the head: the client's response belongs to it now.</summary>
+        public bool HeadDelivered { get; private set; }
         public int Status { get; private set; }
         public long RequestHeadBytes { get; private set; }
         public long ResponseHeadBytes { get; private set; }
@@ -387,6 +454,7 @@ public sealed class YarpTransport : IUpstreamTransport
             };
             var disposition = await _request.Handler.OnResponseHeadAsync(head).ConfigureAwait(false);
             Discarded = disposition == ResponseDisposition.Discard;
+            HeadDelivered = !Discarded;
             return !Discarded;
         }
 
@@ -416,6 +484,55 @@ public sealed class YarpTransport : IUpstreamTransport
             _request.Handler.OnTrailers(trailers);
             return ValueTask.CompletedTask;
         }
+    }
+
+    /// <summary>Records YARP's wish to abort the client instead of doing it.</summary>
+    private sealed class DeferredAbort(IHttpRequestLifetimeFeature inner) : IHttpRequestLifetimeFeature
+    {
+        public bool Requested { get; private set; }
+
+        public CancellationToken RequestAborted
+        {
+            get => inner.RequestAborted;
+            set => inner.RequestAborted = value;
+        }
+
+        public void Abort() => Requested = true;
+    }
+
+    /// <summary>The client response as YARP should see it: started once the proxy took the upstream head.</summary>
+    private sealed class StartedAfterHead(IHttpResponseFeature inner, Transformer transformer) : IHttpResponseFeature
+    {
+        public int StatusCode
+        {
+            get => inner.StatusCode;
+            set => inner.StatusCode = value;
+        }
+
+        public string? ReasonPhrase
+        {
+            get => inner.ReasonPhrase;
+            set => inner.ReasonPhrase = value;
+        }
+
+        public IHeaderDictionary Headers
+        {
+            get => inner.Headers;
+            set => inner.Headers = value;
+        }
+
+        [Obsolete("Use IHttpResponseBodyFeature.Stream instead.")]
+        public Stream Body
+        {
+            get => inner.Body;
+            set => inner.Body = value;
+        }
+
+        public bool HasStarted => inner.HasStarted || transformer.HeadDelivered;
+
+        public void OnStarting(Func<object, Task> callback, object state) => inner.OnStarting(callback, state);
+
+        public void OnCompleted(Func<object, Task> callback, object state) => inner.OnCompleted(callback, state);
     }
 
     private sealed class BodyDetection(bool canHaveBody) : IHttpRequestBodyDetectionFeature
