@@ -128,10 +128,12 @@ internal sealed class TimedRequestContent : HttpContent
     private readonly AttemptContext _attempt;
     private readonly bool _flushEachWrite;
     private readonly Action _completed;
+    private readonly long? _length;
 
     public TimedRequestContent(HttpContent inner, AttemptContext attempt, bool flushEachWrite, Action completed)
     {
         _inner = inner;
+        _length = inner.Headers.ContentLength;
         _attempt = attempt;
         _flushEachWrite = flushEachWrite;
         _completed = completed;
@@ -155,14 +157,8 @@ internal sealed class TimedRequestContent : HttpContent
 
     protected override bool TryComputeLength(out long length)
     {
-        if (Headers.ContentLength is { } l)
-        {
-            length = l;
-            return true;
-        }
-
-        length = 0;
-        return false;
+        length = _length ?? 0;
+        return _length is not null;
     }
 
     protected override void Dispose(bool disposing)
