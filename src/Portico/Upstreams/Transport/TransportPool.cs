@@ -30,8 +30,10 @@ public sealed class TransportHandle : IDisposable
             ConnectCallback = connector.ConnectAsync,
             // nginx adds no tracing headers of its own.
             ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
-            // Without upstream keepalive nginx closes every upstream connection after its request.
+            // Without upstream keepalive nginx closes every upstream connection after its request; a zero
+            // lifetime is what makes SocketsHttpHandler close it as soon as the response is read.
             PooledConnectionIdleTimeout = options.KeepaliveTimeout ?? TimeSpan.Zero,
+            PooledConnectionLifetime = options.KeepaliveTimeout is null ? TimeSpan.Zero : Timeout.InfiniteTimeSpan,
             MaxResponseHeadersLength = Math.Max(1, (options.MaxHeaderBytes + 1023) / 1024),
             ResponseDrainTimeout = TimeSpan.Zero,
         };
