@@ -79,7 +79,11 @@ internal sealed class UpstreamConnector
                 throw ConnectError(e);
             }
 
-            socket.NoDelay = true;
+            if (socket.ProtocolType == ProtocolType.Tcp)
+            {
+                socket.NoDelay = true;
+            }
+
             Stream stream = new NetworkStream(socket, ownsSocket: true);
             if (_options.Tls is { } tls)
             {

@@ -77,7 +77,9 @@ public sealed class YarpTransport : IUpstreamTransport
                 ActivityTimeout = ActivityTimeout(request),
                 AllowResponseBuffering = false,
             };
-            var prefix = request.Peer.IsUnix ? "http://localhost" : "http://" + request.Peer.Name;
+            // The connector does TLS itself (SNI, verification and client certificates as nginx does them);
+            // SocketsHttpHandler uses the SslStream it returns as is, and HTTP/2 sends ":scheme: https".
+            var prefix = (request.Tls ? "https://" : "http://") + (request.Peer.IsUnix ? "localhost" : request.Peer.Name);
             ForwarderError error;
             try
             {
