@@ -32,7 +32,7 @@ public sealed class ProxyHandler : ContentHandler
     public override async ValueTask<Flow> HandleAsync(RequestContext r)
     {
         var loc = _loc;
-        if (r.Http.RequestAborted.IsCancellationRequested)
+        if (r.Http.RequestAborted.IsCancellationRequested && !loc.IgnoreClientAbort)
         {
             r.Status = 499;
             return Flow.Done;
@@ -156,6 +156,7 @@ public sealed class ProxyHandler : ContentHandler
                     HasBody = hasBody,
                     BodyLength = run.InternalBodyLength >= 0 ? run.InternalBodyLength : null,
                     Upgrade = upgrade,
+                    IgnoreClientAbort = loc.IgnoreClientAbort,
                     Timeouts = loc.Timeouts,
                     Connection = options,
                     SslServerName = sslServerName,

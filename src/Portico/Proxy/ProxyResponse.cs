@@ -168,7 +168,7 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         {
             var feature = r.Http.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
             var upstreamRate = loc.LimitRate is { } limit && Config.Directives.ConfigValues.TryParseSize(limit.Evaluate(r), out var l) ? l : 0;
-            Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate);
+            Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
             _originalBody = feature;
             r.Http.Features.Set<IHttpResponseBodyFeature>(new SinkFeature(feature, Buffer));
         }

@@ -25,6 +25,7 @@ public sealed class ResponseBuffer : Stream
     private readonly long _upstreamRate;
     private readonly long _clientRate;
     private readonly TimeProvider _time;
+    private readonly bool _ignoreClientAbort;
     private readonly Channel<Chunk> _chunks = Channel.CreateUnbounded<Chunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Task _pump;
     private readonly long _started;
@@ -39,8 +40,10 @@ public sealed class ResponseBuffer : Stream
     private Exception? _pumpError;
     private int _completed;
 
-    public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate)
+    public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
+        bool ignoreClientAbort = false)
     {
+        _ignoreClientAbort = ignoreClientAbort;
         _r = r;
         _client = client;
         _memoryLimit = Math.Max(1, memoryLimit);
@@ -78,6 +81,13 @@ public sealed class ResponseBuffer : Stream
         {
             if (_pumpError is { } error)
             {
+                if (_ignoreClientAbort)
+                {
+                    // proxy_ignore_client_abort: the origin's response is read to its end and dropped.
+                    Interlocked.Add(ref _received, buffer.Length);
+                    return;
+                }
+
                 throw new IOException("the client connection failed", error);
             }
 

@@ -182,3 +182,54 @@ public sealed class ProxyBufferingTests
         Assert.Contains("[info]", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
     }
 }
+
+/// <summary>proxy_ignore_client_abort: a client leaving does not cut the origin's exchange short.</summary>
+public sealed class ProxyIgnoreClientAbortTests
+{
+    [Theory]
+    [InlineData("on", true)]
+    [InlineData("off", false)]
+    public async Task OriginExchangeCompletesOnlyWhenIgnored(string value, bool completes)
+    {
+        var clientGone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var outcome = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = RawOrigin.Start(async c =>
+        {
+            if (await c.ReadHeadAsync() is null)
+            {
+                return;
+            }
+
+            await clientGone.Task.WaitAsync(TimeSpan.FromSeconds(20));
+            try
+            {
+                // Larger than the socket buffers: the write completes only if Portico keeps reading.
+                const int size = 16 * 1024 * 1024;
+                await c.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n");
+                var chunk = new byte[64 * 1024];
+                for (var sent = 0; sent < size; sent += chunk.Length)
+                {
+                    await c.Stream.WriteAsync(chunk).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+                }
+
+                outcome.TrySetResult(true);
+            }
+            catch (Exception)
+            {
+                outcome.TrySetResult(false);
+            }
+        });
+        await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server($"location / {{ proxy_pass http://{origin.Address}; proxy_ignore_client_abort {value}; }}"));
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, portico.Port);
+            await client.GetStream().WriteAsync("GET /job HTTP/1.1\r\nHost: t\r\n\r\n"u8.ToArray());
+            await ProxyTest.WaitUntilAsync(() => origin.Accepted > 0, "the origin to get the request");
+        }
+
+        // Let Portico notice the close before the origin answers.
+        await Task.Delay(300);
+        clientGone.SetResult();
+        Assert.Equal(completes, await outcome.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+    }
+}

@@ -44,6 +44,9 @@ public sealed class UpstreamRequest
     /// <summary>The request asks the origin to switch protocols (an Upgrade header is sent).</summary>
     public bool Upgrade { get; init; }
 
+    /// <summary>proxy_ignore_client_abort: the client closing does not cancel the exchange with the origin.</summary>
+    public bool IgnoreClientAbort { get; init; }
+
     public required UpstreamTimeouts Timeouts { get; init; }
 
     /// <summary>Connection settings: these and the peer identify a connection pool.</summary>

@@ -38,7 +38,7 @@ public sealed class YarpTransport : IUpstreamTransport
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
         var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();
         var responseFeature = http.Features.Get<IHttpResponseFeature>();
-        var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime);
+        var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime, request.IgnoreClientAbort);
         try
         {
             http.Features.Set<IHttpRequestBodyDetectionFeature>(new BodyDetection(request.HasBody));
@@ -156,7 +156,7 @@ public sealed class YarpTransport : IUpstreamTransport
 
     private static UpstreamOutcome Classify(ForwarderError error, Exception? e, AttemptContext attempt, Transformer t, HttpContext http)
     {
-        var clientGone = http.RequestAborted.IsCancellationRequested;
+        var clientGone = http.Features.Get<IHttpRequestLifetimeFeature>()?.RequestAborted.IsCancellationRequested == true;
         switch (error)
         {
             case ForwarderError.None:
@@ -489,13 +489,14 @@ public sealed class YarpTransport : IUpstreamTransport
     }
 
     /// <summary>Records YARP's wish to abort the client instead of doing it.</summary>
-    private sealed class DeferredAbort(IHttpRequestLifetimeFeature inner) : IHttpRequestLifetimeFeature
+    private sealed class DeferredAbort(IHttpRequestLifetimeFeature inner, bool ignoreClientAbort) : IHttpRequestLifetimeFeature
     {
         public bool Requested { get; private set; }
 
+        /// <summary>With proxy_ignore_client_abort on, the exchange does not hear of the client leaving.</summary>
         public CancellationToken RequestAborted
         {
-            get => inner.RequestAborted;
+            get => ignoreClientAbort ? CancellationToken.None : inner.RequestAborted;
             set => inner.RequestAborted = value;
         }
 
