@@ -19,9 +19,10 @@ public static class TempFiles
         var levels = new int[c.Count - 1];
         for (var i = 1; i < c.Count; i++)
         {
-            if (!ConfigValues.TryParseNumber(c[i], out var n) || n < 1 || n > 2)
+            // ngx_conf_set_path_slot: any positive level; the ten digits of a name bound their sum.
+            if (!ConfigValues.TryParseNumber(c[i], out var n) || n < 1 || n > 9)
             {
-                throw c.Emerg($"invalid value \"{c[i]}\"");
+                throw c.Error("invalid value");
             }
 
             levels[i - 1] = (int)n;
