@@ -11,7 +11,7 @@ public static class ModuleCatalog
     public static IReadOnlyList<PorticoModule> CreateModules() =>
     [
         new Pipeline.HttpCoreModule(),
-        new Client.ClientModule(),
+        new ClientSide.ClientModule(),
         new Rewrite.RewriteModule(),
         new Variables.MapModule(),
         new Rewrite.ErrorPageModule(),

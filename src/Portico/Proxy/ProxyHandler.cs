@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Portico.Logging;
 using Portico.Pipeline;

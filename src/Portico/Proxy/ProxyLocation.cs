@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Compilation;
 using Portico.Config.Model;
 using Portico.Config.Syntax;

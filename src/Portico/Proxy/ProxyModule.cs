@@ -4,7 +4,7 @@ using System.Security.Authentication;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Compilation;
 using Portico.Config.Directives;
 using Portico.Config.Model;

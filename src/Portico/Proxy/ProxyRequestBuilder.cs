@@ -1,5 +1,5 @@
 using System.Text;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
 using Portico.Routing;

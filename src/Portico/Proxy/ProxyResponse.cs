@@ -2,7 +2,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Pipeline;
 using Portico.Upstreams;
 using Portico.Upstreams.Transport;

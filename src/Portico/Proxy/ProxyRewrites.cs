@@ -38,7 +38,7 @@ public static class ProxyRewrites
                         continue;
                     }
 
-                    r.SetCaptures(m, value);
+                    r.SetCaptures(rule.Regex, m, value);
                     return Replace(value, prefix, len, rule.Replacement.Evaluate(r));
                 }
 
@@ -219,7 +219,7 @@ public static class ProxyRewrites
                 var m = rule.Regex.Match(name);
                 if (m.Success)
                 {
-                    r.SetCaptures(m, name);
+                    r.SetCaptures(rule.Regex, m, name);
                     match = rule;
                     break;
                 }

@@ -1,5 +1,5 @@
 using System.Security.Authentication;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Config.Model;
 using Portico.Config.Syntax;
 using Portico.Upstreams;

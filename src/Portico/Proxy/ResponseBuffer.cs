@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
 

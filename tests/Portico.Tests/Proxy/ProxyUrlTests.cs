@@ -95,6 +95,6 @@ public class ProxyUrlTests
     [InlineData("", true, false)]
     public void HeaderNamesFollowUnderscoresInHeaders(string name, bool underscores, bool valid)
     {
-        Assert.Equal(valid, Portico.Client.ClientModule.IsValidHeaderName(name, underscores));
+        Assert.Equal(valid, Portico.ClientSide.ClientModule.IsValidHeaderName(name, underscores));
     }
 }

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Portico.Client;
+using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Yarp.ReverseProxy.Forwarder;
 

@@ -5,7 +5,7 @@ using Portico.Config.Syntax;
 using Portico.Pipeline;
 using Portico.Upstreams.Transport;
 
-namespace Portico.Client;
+namespace Portico.ClientSide;
 
 /// <summary>The client's request body could not be read: the status nginx finishes with and its log line.</summary>
 public sealed class ClientBodyException : IOException

@@ -2,7 +2,7 @@ using System.Globalization;
 using Portico.Config.Directives;
 using Portico.Config.Syntax;
 
-namespace Portico.Client;
+namespace Portico.ClientSide;
 
 /// <summary>
 /// nginx's temporary files (ngx_create_temp_file): a 10-digit name from a process-wide counter, placed in

@@ -1,6 +1,6 @@
 using Portico.Config.Model;
 
-namespace Portico.Client;
+namespace Portico.ClientSide;
 
 /// <summary>client_body_in_file_only: off, on (files are kept), clean (files are removed).</summary>
 public enum BodyInFileOnly

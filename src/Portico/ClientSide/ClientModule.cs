@@ -8,7 +8,7 @@ using Portico.Hosting;
 using Portico.Pipeline;
 using Portico.Variables;
 
-namespace Portico.Client;
+namespace Portico.ClientSide;
 
 /// <summary>
 /// The client side of ngx_http_core_module: request body limits and buffering, client timeouts and

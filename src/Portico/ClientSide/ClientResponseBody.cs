@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
 
-namespace Portico.Client;
+namespace Portico.ClientSide;
 
 /// <summary>A write to the client did not progress within send_timeout; the connection was closed.</summary>
 public sealed class ClientSendTimeoutException : IOException
