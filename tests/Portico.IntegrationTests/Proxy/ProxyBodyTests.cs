@@ -176,15 +176,29 @@ public sealed class ProxyBodyTests
     }
 
     [Fact]
-    public async Task ClientBodyTimeout_408()
+    public async Task ClientBodyTimeout_408ClosesTheConnection()
     {
         await using var origin = RawOrigin.Start();
         await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server($"client_body_timeout 300ms; location / {{ proxy_pass http://{origin.Address}; }}"));
         using var client = new TcpClient();
         var stream = await ConnectAsync(portico, client);
         await stream.WriteAsync("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhello"u8.ToArray());
-        var response = await ReadAllAsync(stream);
-        Assert.StartsWith("HTTP/1.1 408", response, StringComparison.Ordinal);
+        // nginx finalizes a request that timed out with 408 by closing the connection, without a response.
+        var received = new MemoryStream();
+        try
+        {
+            var buffer = new byte[1024];
+            int n;
+            while ((n = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(20))) > 0)
+            {
+                received.Write(buffer, 0, n);
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        Assert.Equal(0, received.Length);
         Assert.Equal(0, origin.Accepted);
         Assert.Contains("[info]", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
         Assert.Contains("client timed out (110: Connection timed out) while reading client request body, client: 127.0.0.1", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);

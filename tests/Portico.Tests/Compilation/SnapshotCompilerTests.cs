@@ -38,7 +38,8 @@ public class SnapshotCompilerTests
         Assert.Equal(2, snapshot.Servers.Count);
         var a = snapshot.Servers[0].Locations.Find("/a/b/c", null).Location!;
         Assert.Equal("/a/b/", a.Name);
-        Assert.Single(a.Rewrite);
+        // The client limits (checked right after the location is found) and the location's own script.
+        Assert.Single(a.Rewrite, h => h is Portico.Rewrite.ScriptHandler);
         Assert.NotNull(snapshot.Servers[0].Named["@n"]);
         Assert.Equal(2, snapshot.Listeners.Count);
     }
