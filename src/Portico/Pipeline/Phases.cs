@@ -56,6 +56,9 @@ public interface IErrorPages
 {
     /// <summary>True with <paramref name="flow"/> set when an error_page applies to the status.</summary>
     bool TryHandle(RequestContext r, int status, out Flow flow);
+
+    /// <summary>Whether an error_page names the status (no side effects; proxy_intercept_errors asks this).</summary>
+    bool Has(int status) => false;
 }
 
 /// <summary>Changes response headers before they are sent, whatever produced the response.</summary>

@@ -78,11 +78,10 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
                 }
             }
 
-            // ngx_http_upstream_intercept_errors: only statuses an error_page of the location names.
-            if (loc.InterceptErrors && r.Location.ErrorPages is { } pages)
+            // ngx_http_upstream_intercept_errors: only statuses an error_page of the location names; the
+            // pipeline then applies it (or nginx's own page when an error_page was used already).
+            if (loc.InterceptErrors && r.Location.ErrorPages is { } pages && pages.Has(status))
             {
-                var saved = r.Status;
-                r.Status = status;
                 if (status == 401)
                 {
                     foreach (var (name, value) in head.Headers)
@@ -94,14 +93,8 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
                     }
                 }
 
-                if (pages.TryHandle(r, status, out var flow))
-                {
-                    InterceptFlow = flow;
-                    return ValueTask.FromResult(ResponseDisposition.Discard);
-                }
-
-                response.Headers.Remove("WWW-Authenticate");
-                r.Status = saved;
+                InterceptFlow = r.Finish(status);
+                return ValueTask.FromResult(ResponseDisposition.Discard);
             }
         }
 

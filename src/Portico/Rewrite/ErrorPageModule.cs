@@ -189,6 +189,8 @@ public sealed class ErrorPages : IErrorPages
         _recursive = recursive;
     }
 
+    public bool Has(int status) => _pages.ContainsKey(status);
+
     public bool TryHandle(RequestContext r, int status, out Flow flow)
     {
         flow = Flow.Finalize;

@@ -126,7 +126,7 @@ public sealed class ProxyStreamingTests
         Assert.Contains("upstream timed out (110: Connection timed out) while proxying upgraded connection", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
     }
 
-    [Fact(Skip = "needs the map directive (rewrite/map work); enable when it lands")]
+    [Fact]
     public async Task WebSocket_MapConnectionUpgradeIdiom()
     {
         await using var origin = await EchoWebSocketOriginAsync();
