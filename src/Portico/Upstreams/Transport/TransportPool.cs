@@ -42,6 +42,9 @@ public sealed class TransportHandle : IDisposable
 
     public HttpMessageInvoker Invoker { get; }
 
+    /// <summary>The pool was closed (a reload dropped it and no request used it any more).</summary>
+    public bool Closed => Volatile.Read(ref _disposed) == 1;
+
     public void Acquire() => Interlocked.Increment(ref _users);
 
     public void Release()
