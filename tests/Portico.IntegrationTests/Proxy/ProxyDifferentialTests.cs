@@ -33,6 +33,18 @@ public sealed class DifferentialFixture : IAsyncLifetime
             location /varuri/ { proxy_pass http://ORIGIN/v$uri$is_args$args; }
             location /proxyvars/ { proxy_pass http://ORIGIN; proxy_set_header X-PH $proxy_host; proxy_set_header X-PP $proxy_port; }
             location /ws/ { proxy_pass http://ORIGIN; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
+            location /rw/ { rewrite ^/rw/(.*)$ /changed/$1 break; proxy_pass http://ORIGIN/base/; }
+            location /rwlast/ { rewrite ^/rwlast/(.*)$ /uri/$1 last; }
+            location /ep/ { error_page 418 = /ep-target/a%20b; return 418; }
+            location /ep-target/ { proxy_pass http://ORIGIN; }
+            location /nm/ { error_page 418 = @nm; return 418; }
+            location @nm { proxy_pass http://ORIGIN; proxy_set_header X-Named yes; }
+            location /setargs/ { set $args "x=1"; proxy_pass http://ORIGIN; }
+            location /ifblock/ {
+                proxy_pass http://ORIGIN;
+                proxy_set_header X-Flag $flag;
+                if ($arg_f) { set $flag on; }
+            }
         }
         """;
 
@@ -116,6 +128,12 @@ public sealed class ProxyDifferentialTests : IClassFixture<DifferentialFixture>
         Add("browser-like", "GET /page?id=7 HTTP/1.1\r\n" + H + "User-Agent: Mozilla/5.0\r\nAccept: text/html,*/*;q=0.8\r\nAccept-Language: en\r\nReferer: http://example.com/\r\n\r\n");
         Add("absolute form", "GET http://example.com/abs?x HTTP/1.1\r\n" + H + "\r\n");
         Add("websocket headers", "GET /ws/socket HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        Add("rewrite break", "GET /rw/a%20b?k=v HTTP/1.1\r\n" + H + "\r\n");
+        Add("rewrite last", "GET /rwlast/x%2Fy HTTP/1.1\r\n" + H + "\r\n");
+        Add("error_page uri", "GET /ep/ HTTP/1.1\r\n" + H + "\r\n");
+        Add("error_page named", "GET /nm/a%20b?q=1 HTTP/1.1\r\n" + H + "\r\n");
+        Add("set args", "GET /setargs/p?old=1 HTTP/1.1\r\n" + H + "\r\n");
+        Add("if block", "GET /ifblock/x?f=1 HTTP/1.1\r\n" + H + "\r\n");
         return data;
     }
 

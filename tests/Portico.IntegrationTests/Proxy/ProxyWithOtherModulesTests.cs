@@ -66,6 +66,8 @@ public sealed class ProxyWithOtherModulesTests
     [InlineData("location /old/ { rewrite ^/old/(.*)$ /new/$1 last; } location /new/ { proxy_pass http://ORIGIN/base/; }", "/old/x?q", "/base/x?q")]
     // An internal redirect (error_page) passes the URI as it is then, escaped (nginx 1.22 sends the same).
     [InlineData("location /e/ { error_page 418 = /target/a%20b; return 418; } location /target/ { proxy_pass http://ORIGIN; }", "/e/", "/target/a%2520b")]
+    // A named location (error_page = @name): the request target as received (nginx 1.22 sends the same).
+    [InlineData("location /n/ { error_page 418 = @named; return 418; } location @named { proxy_pass http://ORIGIN; }", "/n/a%20b?q=1", "/n/a%20b?q=1")]
     public async Task AfterRewrites(string locations, string requested, string expected)
     {
         await using var origin = RawOrigin.Start();
