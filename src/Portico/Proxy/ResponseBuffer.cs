@@ -40,6 +40,10 @@ public sealed class ResponseBuffer : Stream
     private Exception? _pumpError;
     private int _completed;
 
+    // The pump waits on a client write that did not complete at once: the client is slower than the
+    // origin, so what does not fit in memory goes to the temporary file (nginx spills only then too).
+    private volatile bool _clientBlocked;
+
     public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
         bool ignoreClientAbort = false)
     {
@@ -105,7 +109,7 @@ public sealed class ResponseBuffer : Stream
             }
 
             var fileRoom = _maxTempFile - (_fileWritten - Interlocked.Read(ref _fileSent));
-            if (_maxTempFile > 0 && fileRoom > 0)
+            if (_maxTempFile > 0 && fileRoom > 0 && (_clientBlocked || _file is not null))
             {
                 var n = (int)Math.Min(Math.Min(fileRoom, buffer.Length), PieceSize);
                 await WriteFileAsync(buffer[..n], cancellationToken).ConfigureAwait(false);
@@ -157,8 +161,9 @@ public sealed class ResponseBuffer : Stream
     {
         var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _space, tcs);
-        // Space may have been freed between the check and the registration.
-        if (Interlocked.Read(ref _memoryInUse) < _memoryLimit || (_maxTempFile > 0 && _fileWritten - Interlocked.Read(ref _fileSent) < _maxTempFile)
+        // Space may have been freed (or the client blocked) between the check and the registration.
+        if (Interlocked.Read(ref _memoryInUse) < _memoryLimit
+            || (_maxTempFile > 0 && (_clientBlocked || _file is not null) && _fileWritten - Interlocked.Read(ref _fileSent) < _maxTempFile)
             || _pumpError is not null)
         {
             return Task.CompletedTask;
@@ -248,7 +253,25 @@ public sealed class ResponseBuffer : Stream
 
     private async ValueTask SendAsync(ReadOnlyMemory<byte> data)
     {
-        await _client.WriteAsync(data).ConfigureAwait(false);
+        var write = _client.WriteAsync(data);
+        if (!write.IsCompletedSuccessfully)
+        {
+            _clientBlocked = true;
+            SignalSpace();
+            try
+            {
+                await write.ConfigureAwait(false);
+            }
+            finally
+            {
+                _clientBlocked = false;
+            }
+        }
+        else
+        {
+            await write.ConfigureAwait(false);
+        }
+
         _sent += data.Length;
         if (_clientRate > 0)
         {
