@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Threading.Channels;
 using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
@@ -7,10 +6,11 @@ using Portico.Pipeline;
 namespace Portico.Proxy;
 
 /// <summary>
-/// proxy_buffering on: the upstream response is read at the origin's speed into memory (proxy_buffers) and,
-/// past that, into a temporary file (up to proxy_max_temp_file_size, then the origin waits), while a pump
-/// sends it to the client at the client's speed. The origin connection is released as soon as the origin
-/// has sent everything, however slow the client. proxy_limit_rate paces reading from the origin;
+/// proxy_buffering on: the upstream response is read at the origin's speed; what the client cannot take at
+/// once waits in memory (proxy_buffers) and, past that, in a temporary file (up to proxy_max_temp_file_size,
+/// then the origin waits), while a pump sends it at the client's speed. As in nginx's event pipe, data goes
+/// straight to the client while the client keeps up, and is buffered only once a write has to wait, so a
+/// slow client never holds the origin connection. proxy_limit_rate paces reading from the origin;
 /// X-Accel-Limit-Rate paces sending to the client.
 /// </summary>
 public sealed class ResponseBuffer : Stream
@@ -26,9 +26,12 @@ public sealed class ResponseBuffer : Stream
     private readonly long _clientRate;
     private readonly TimeProvider _time;
     private readonly bool _ignoreClientAbort;
-    private readonly Channel<Chunk> _chunks = Channel.CreateUnbounded<Chunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    private readonly Task _pump;
     private readonly long _started;
+    private readonly object _gate = new();
+    private readonly Queue<Chunk> _queue = new();
+    private Task _pump = Task.CompletedTask;
+    private bool _pumping;
+    private bool _completed;
     private long _memoryInUse;
     private long _fileWritten;
     private long _fileSent;
@@ -38,7 +41,6 @@ public sealed class ResponseBuffer : Stream
     private string? _fileName;
     private TaskCompletionSource? _space;
     private Exception? _pumpError;
-    private int _completed;
 
     // The pump waits on a client write that did not complete at once: the client is slower than the
     // origin, so what does not fit in memory goes to the temporary file (nginx spills only then too).
@@ -47,7 +49,6 @@ public sealed class ResponseBuffer : Stream
     public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
         bool ignoreClientAbort = false)
     {
-        _ignoreClientAbort = ignoreClientAbort;
         _r = r;
         _client = client;
         _memoryLimit = Math.Max(1, memoryLimit);
@@ -55,9 +56,9 @@ public sealed class ResponseBuffer : Stream
         _tempPath = tempPath;
         _upstreamRate = upstreamRate;
         _clientRate = clientRate;
+        _ignoreClientAbort = ignoreClientAbort;
         _time = r.Snapshot.Services.Time;
         _started = _time.GetTimestamp();
-        _pump = Task.Run(PumpAsync);
     }
 
     /// <summary>Bytes the origin sent so far.</summary>
@@ -67,7 +68,16 @@ public sealed class ResponseBuffer : Stream
     public string? TempFileName => _fileName;
 
     /// <summary>Completes when everything buffered has been sent to the client (or sending failed).</summary>
-    public Task Drained => _pump;
+    public Task Drained
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pump;
+            }
+        }
+    }
 
     public Exception? ClientError => _pumpError;
 
@@ -81,6 +91,7 @@ public sealed class ResponseBuffer : Stream
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        var total = buffer.Length;
         while (!buffer.IsEmpty)
         {
             if (_pumpError is { } error)
@@ -88,11 +99,39 @@ public sealed class ResponseBuffer : Stream
                 if (_ignoreClientAbort)
                 {
                     // proxy_ignore_client_abort: the origin's response is read to its end and dropped.
-                    Interlocked.Add(ref _received, buffer.Length);
-                    return;
+                    break;
                 }
 
                 throw new IOException("the client connection failed", error);
+            }
+
+            bool direct;
+            lock (_gate)
+            {
+                direct = !_pumping && _queue.Count == 0 && _clientRate == 0;
+            }
+
+            if (direct)
+            {
+                // The client keeps up: write through. Kestrel copies the data before it returns, so a write
+                // that has to wait for the client can be left to the pump while the origin is read on.
+                var write = _client.WriteAsync(buffer);
+                _sent += buffer.Length;
+                if (!write.IsCompletedSuccessfully)
+                {
+                    lock (_gate)
+                    {
+                        _pumping = true;
+                        _clientBlocked = true;
+                        _pump = PumpAsync(write);
+                    }
+                }
+                else
+                {
+                    write.GetAwaiter().GetResult();
+                }
+
+                break;
             }
 
             var room = _memoryLimit - Interlocked.Read(ref _memoryInUse);
@@ -102,8 +141,7 @@ public sealed class ResponseBuffer : Stream
                 var piece = ArrayPool<byte>.Shared.Rent(n);
                 buffer.Span[..n].CopyTo(piece);
                 Interlocked.Add(ref _memoryInUse, n);
-                _chunks.Writer.TryWrite(new Chunk(piece, 0, n));
-                await OnReceived(n, cancellationToken).ConfigureAwait(false);
+                Enqueue(new Chunk(piece, 0, n));
                 buffer = buffer[n..];
                 continue;
             }
@@ -113,12 +151,30 @@ public sealed class ResponseBuffer : Stream
             {
                 var n = (int)Math.Min(Math.Min(fileRoom, buffer.Length), PieceSize);
                 await WriteFileAsync(buffer[..n], cancellationToken).ConfigureAwait(false);
-                await OnReceived(n, cancellationToken).ConfigureAwait(false);
                 buffer = buffer[n..];
                 continue;
             }
 
             await WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var received = Interlocked.Add(ref _received, total);
+        if (_upstreamRate > 0)
+        {
+            await Pace(received, _upstreamRate, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Enqueue(Chunk chunk)
+    {
+        lock (_gate)
+        {
+            _queue.Enqueue(chunk);
+            if (!_pumping)
+            {
+                _pumping = true;
+                _pump = PumpAsync(default);
+            }
         }
     }
 
@@ -134,16 +190,7 @@ public sealed class ResponseBuffer : Stream
         var offset = _fileWritten;
         await RandomAccess.WriteAsync(_file.SafeFileHandle, data, offset, cancellationToken).ConfigureAwait(false);
         _fileWritten += data.Length;
-        _chunks.Writer.TryWrite(new Chunk(null, offset, data.Length));
-    }
-
-    private async ValueTask OnReceived(int n, CancellationToken cancellationToken)
-    {
-        var total = Interlocked.Add(ref _received, n);
-        if (_upstreamRate > 0)
-        {
-            await Pace(total, _upstreamRate, cancellationToken).ConfigureAwait(false);
-        }
+        Enqueue(new Chunk(null, offset, data.Length));
     }
 
     /// <summary>Waits until <paramref name="bytes"/> at <paramref name="rate"/> bytes/s are due (nginx's limit_rate arithmetic).</summary>
@@ -177,19 +224,62 @@ public sealed class ResponseBuffer : Stream
     /// <summary>The origin's response is complete: the pump sends what is left and finishes.</summary>
     public void Complete()
     {
-        if (Interlocked.Exchange(ref _completed, 1) == 0)
+        lock (_gate)
         {
-            _chunks.Writer.TryComplete();
+            _completed = true;
+            if (!_pumping)
+            {
+                _pump = FinishAsync();
+            }
         }
     }
 
-    private async Task PumpAsync()
+    private async Task FinishAsync()
     {
+        if (_file is not null)
+        {
+            await _file.DisposeAsync().ConfigureAwait(false);
+            TempFiles.Delete(_fileName!);
+            _file = null;
+        }
+    }
+
+    /// <summary>Sends queued chunks until the queue is empty; the next write starts another pump if needed.</summary>
+    private async Task PumpAsync(ValueTask pending)
+    {
+        await Task.Yield();
         byte[]? fileBuffer = null;
         try
         {
-            await foreach (var chunk in _chunks.Reader.ReadAllAsync().ConfigureAwait(false))
+            if (!pending.IsCompletedSuccessfully)
             {
+                try
+                {
+                    await pending.ConfigureAwait(false);
+                }
+                finally
+                {
+                    _clientBlocked = false;
+                }
+            }
+
+            while (true)
+            {
+                Chunk chunk;
+                lock (_gate)
+                {
+                    if (!_queue.TryDequeue(out chunk))
+                    {
+                        _pumping = false;
+                        if (!_completed)
+                        {
+                            return;
+                        }
+
+                        break;
+                    }
+                }
+
                 if (chunk.Memory is { } memory)
                 {
                     try
@@ -226,27 +316,30 @@ public sealed class ResponseBuffer : Stream
             }
 
             await _client.FlushAsync().ConfigureAwait(false);
+            await FinishAsync().ConfigureAwait(false);
         }
         catch (Exception e)
         {
             _pumpError = e;
             SignalSpace();
-            // Nothing more will be sent: free what is still queued.
-            while (_chunks.Reader.TryRead(out var rest))
+            lock (_gate)
             {
-                if (rest.Memory is { } m)
+                // Nothing more will be sent: free what is still queued.
+                while (_queue.TryDequeue(out var rest))
                 {
-                    ArrayPool<byte>.Shared.Return(m);
-                    Interlocked.Add(ref _memoryInUse, -rest.Length);
+                    if (rest.Memory is { } m)
+                    {
+                        ArrayPool<byte>.Shared.Return(m);
+                        Interlocked.Add(ref _memoryInUse, -rest.Length);
+                    }
                 }
+
+                _pumping = false;
             }
-        }
-        finally
-        {
-            if (_file is not null)
+
+            if (_completed)
             {
-                await _file.DisposeAsync().ConfigureAwait(false);
-                TempFiles.Delete(_fileName!);
+                await FinishAsync().ConfigureAwait(false);
             }
         }
     }
@@ -269,7 +362,7 @@ public sealed class ResponseBuffer : Stream
         }
         else
         {
-            await write.ConfigureAwait(false);
+            write.GetAwaiter().GetResult();
         }
 
         _sent += data.Length;

@@ -107,6 +107,36 @@ public sealed class RawConnection : IAsyncDisposable
         return result.ToArray();
     }
 
+    /// <summary>Reads <paramref name="count"/> body bytes into one reused buffer, handing each piece to <paramref name="visit"/>.</summary>
+    public async Task<long> DrainAsync(long count, Action<ReadOnlyMemory<byte>, long> visit, CancellationToken ct = default)
+    {
+        long done = 0;
+        if (_pending.Length > 0)
+        {
+            var take = (int)Math.Min(count, _pending.Length);
+            visit(_pending.GetBuffer().AsMemory(0, take), 0);
+            done = take;
+            var left = _pending.ToArray()[take..];
+            _pending.SetLength(0);
+            _pending.Write(left);
+        }
+
+        var buffer = new byte[256 * 1024];
+        while (done < count)
+        {
+            var n = await _stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count - done)), ct);
+            if (n == 0)
+            {
+                break;
+            }
+
+            visit(buffer.AsMemory(0, n), done);
+            done += n;
+        }
+
+        return done;
+    }
+
     /// <summary>Reads a chunked body and returns the decoded bytes.</summary>
     public async Task<byte[]> ReadChunkedAsync(CancellationToken ct = default)
     {
