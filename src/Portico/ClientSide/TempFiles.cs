@@ -64,10 +64,8 @@ public static class TempFiles
             name = dir + "/" + file;
             try
             {
-                if (path.Levels.Length > 0)
-                {
-                    Directory.CreateDirectory(dir);
-                }
+                // nginx creates its temp directories at start-up; the default ones are made on first use.
+                Directory.CreateDirectory(dir);
 
                 var options = new FileStreamOptions
                 {

@@ -86,6 +86,27 @@ public sealed class ProxyErrorTests
     }
 
     [Fact]
+    public async Task SendTimeout_AnOriginThatStopsReadingTheBodyIs504()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = RawOrigin.Start(async c =>
+        {
+            // Take the head, never read the body.
+            await c.ReadHeadAsync();
+            await release.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        });
+        await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server($"client_max_body_size 0; location / {{ proxy_pass http://{origin.Address}; proxy_send_timeout 500ms; }}"));
+        using var handler = new SocketsHttpHandler();
+        using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(60) };
+        using var content = new ByteArrayContent(new byte[32 * 1024 * 1024]);
+        using var response = await client.PostAsync($"http://127.0.0.1:{portico.Port}/upload", content);
+        release.TrySetResult();
+        Assert.True(response.StatusCode == HttpStatusCode.GatewayTimeout, await portico.ReadErrorLogAsync());
+        var log = (await portico.ReadErrorLogAsync()).Replace(origin.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "OPORT", StringComparison.Ordinal);
+        Assert.Contains("upstream timed out (110: Connection timed out) while sending request to upstream, client: 127.0.0.1, server: , request: \"POST /upload HTTP/1.1\"", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ClosedWithoutResponse_Is502()
     {
         var (response, log) = await FailAsync(async c => await c.ReadHeadAsync());

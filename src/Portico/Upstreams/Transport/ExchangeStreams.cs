@@ -172,20 +172,24 @@ internal sealed class TimedRequestContent : HttpContent
     }
 }
 
-/// <summary>A write-only view of the connection: proxy_send_timeout per write, flushes, counts bytes.</summary>
+/// <summary>
+/// A write-only view of the connection: proxy_send_timeout per write, flushes, counts bytes. .NET's client
+/// does not cancel a socket write that waits, so a write that takes too long is abandoned with a timeout
+/// and the failed exchange closes the connection.
+/// </summary>
 internal sealed class TimedWriteStream : Stream
 {
     private readonly Stream _inner;
     private readonly AttemptContext _attempt;
     private readonly bool _flushEachWrite;
-    private readonly IdleTimer _timer;
+    private readonly TimeSpan _timeout;
 
     public TimedWriteStream(Stream inner, AttemptContext attempt, bool flushEachWrite)
     {
         _inner = inner;
         _attempt = attempt;
         _flushEachWrite = flushEachWrite;
-        _timer = new IdleTimer(attempt.Request.Timeouts.Send);
+        _timeout = attempt.Request.Timeouts.Send;
     }
 
     public override bool CanRead => false;
@@ -196,51 +200,42 @@ internal sealed class TimedWriteStream : Stream
 
     public override void Flush() => _inner.Flush();
 
-    public override async Task FlushAsync(CancellationToken cancellationToken)
-    {
-        var token = _timer.Start(cancellationToken);
-        try
-        {
-            await _inner.FlushAsync(token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_timer.Expired(cancellationToken))
-        {
-            throw Timeout();
-        }
-        finally
-        {
-            _timer.Stop();
-        }
-    }
+    public override Task FlushAsync(CancellationToken cancellationToken) => Bounded(new ValueTask(_inner.FlushAsync(cancellationToken))).AsTask();
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var token = _timer.Start(cancellationToken);
-        try
+        await Bounded(_inner.WriteAsync(buffer, cancellationToken)).ConfigureAwait(false);
+        if (_flushEachWrite)
         {
-            await _inner.WriteAsync(buffer, token).ConfigureAwait(false);
-            if (_flushEachWrite)
-            {
-                await _inner.FlushAsync(token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (_timer.Expired(cancellationToken))
-        {
-            throw Timeout();
-        }
-        finally
-        {
-            _timer.Stop();
+            await Bounded(new ValueTask(_inner.FlushAsync(cancellationToken))).ConfigureAwait(false);
         }
 
         Interlocked.Add(ref _attempt.BodyBytesSent, buffer.Length);
     }
 
-    private UpstreamTimeoutException Timeout()
+    private ValueTask Bounded(ValueTask operation)
     {
-        var e = new UpstreamTimeoutException("sending request to upstream");
-        _attempt.Timeout ??= e;
-        return e;
+        if (operation.IsCompletedSuccessfully || _timeout <= TimeSpan.Zero || _timeout >= TimeSpan.FromDays(24))
+        {
+            return operation;
+        }
+
+        return Slow(operation.AsTask());
+    }
+
+    private async ValueTask Slow(Task operation)
+    {
+        try
+        {
+            await operation.WaitAsync(_timeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _ = operation.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            var e = new UpstreamTimeoutException("sending request to upstream");
+            _attempt.Timeout ??= e;
+            throw e;
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -251,16 +246,6 @@ internal sealed class TimedWriteStream : Stream
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _timer.Dispose();
-        }
-
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>The response body from the origin: proxy_read_timeout between two reads, counted.</summary>
