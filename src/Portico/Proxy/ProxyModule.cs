@@ -387,9 +387,9 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
 
             s = s[1..close];
         }
-        else if (s.Count(ch => ch == ':') == 1)
+        else if (s.IndexOf(':', StringComparison.Ordinal) is var colon and >= 0 && s.IndexOf(':', colon + 1) < 0)
         {
-            s = s[..s.IndexOf(':', StringComparison.Ordinal)];
+            s = s[..colon];
         }
 
         return IPAddress.TryParse(s, out var ip) ? ip : null;
