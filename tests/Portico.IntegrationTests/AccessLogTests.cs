@@ -119,7 +119,7 @@ public sealed class AccessLogTests
             server { listen 127.0.0.1:{port}; access_log logs/v.log v; location / { return 200 "hello\n"; } location /close { return 444; } }
             """);
         var request = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
-        var response = await p.RawAsync(request);
+        var response = await p.RawAsync(request, untilClose: true);
         await p.RawAsync("GET /close HTTP/1.1\r\nHost: h\r\n\r\n");
         await LoggedAsync(p, 3);
         var lines = await LinesAsync(p, "logs/v.log");

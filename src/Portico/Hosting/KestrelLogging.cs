@@ -30,8 +30,13 @@ internal sealed class ErrorLogLoggerProvider : ILoggerProvider, ILoggerFactory
 
         public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && log().IsEnabled(Map(logLevel));
 
+        // Kestrel's informational messages (a request body left unread, a connection reset) are debug
+        // detail to an nginx user; nginx's "info" level is for client errors Portico logs itself.
+        private LogLevel Adjust(LogLevel level) => level == LogLevel.Information ? LogLevel.Debug : level;
+
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            logLevel = Adjust(logLevel);
             if (!IsEnabled(logLevel))
             {
                 return;

@@ -100,7 +100,7 @@ public sealed class PorticoInstance : IAsyncDisposable
     }
 
     /// <summary>Sends raw bytes on a new connection and returns everything read until the server closes or the timeout.</summary>
-    public Task<string> RawAsync(string request, int? port = null) => RawHttp.SendAsync(port ?? Port, request);
+    public Task<string> RawAsync(string request, int? port = null, bool untilClose = false) => RawHttp.SendAsync(port ?? Port, request, untilClose: untilClose);
 
     public async ValueTask DisposeAsync()
     {
@@ -114,7 +114,7 @@ public sealed class PorticoInstance : IAsyncDisposable
 /// <summary>Raw HTTP over a socket, for requests no well-behaved client would send.</summary>
 public static class RawHttp
 {
-    public static async Task<string> SendAsync(int port, string request, TimeSpan? timeout = null)
+    public static async Task<string> SendAsync(int port, string request, TimeSpan? timeout = null, bool untilClose = false)
     {
         using var client = new TcpClient();
         await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
@@ -135,7 +135,7 @@ public static class RawHttp
                 }
 
                 ms.Write(buffer, 0, n);
-                if (LooksComplete(ms))
+                if (!untilClose && LooksComplete(ms))
                 {
                     break;
                 }

@@ -37,9 +37,12 @@ public sealed class RawConnection : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly MemoryStream _pending = new();
 
-    internal RawConnection(Socket socket)
+    private readonly Action<RawRequest>? _onRequest;
+
+    internal RawConnection(Socket socket, Action<RawRequest>? onRequest = null)
     {
         _socket = socket;
+        _onRequest = onRequest;
         _stream = new NetworkStream(socket, ownsSocket: true);
     }
 
@@ -70,6 +73,8 @@ public sealed class RawConnection : IAsyncDisposable
                 _pending.Write(rest);
                 var remote = ((IPEndPoint)_socket.RemoteEndPoint!).Address.ToString();
                 Request = new RawRequest(lines[0], headers, remote);
+                // Recorded as soon as it is read, so a test that got the answer sees the request.
+                _onRequest?.Invoke(Request);
                 return Request;
             }
 
@@ -295,7 +300,7 @@ public sealed class RawOrigin : IAsyncDisposable
             }
 
             Interlocked.Increment(ref Accepted);
-            var connection = new RawConnection(socket);
+            var connection = new RawConnection(socket, Requests.Enqueue);
             lock (_connections)
             {
                 _connections.Add(Task.Run(async () =>
@@ -310,11 +315,6 @@ public sealed class RawOrigin : IAsyncDisposable
                     }
                     finally
                     {
-                        if (connection.Request is { } req)
-                        {
-                            Requests.Enqueue(req);
-                        }
-
                         await connection.DisposeAsync();
                     }
                 }));
