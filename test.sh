@@ -15,4 +15,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 dotnet build Portico.slnx -c Release -nologo -v q
-dotnet test Portico.slnx -c Release --no-build -nologo "$@"
+dotnet test Portico.slnx -c Release --no-build -nologo --settings test.runsettings "$@"

@@ -133,6 +133,7 @@ def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=Fa
             proxy_set_header X-Forwarded-Proto $scheme;
         }}
     }}"""
+    upstream = "" if return_only else f"upstream origin {{ server 127.0.0.1:{ORIGIN_PORT}; keepalive 64; }}"
     location = 'return 200 "%s\\n";' % SMALL_BODY.strip() if return_only else """
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -152,10 +153,7 @@ http {{
     access_log off;
     keepalive_requests 10000000;
     keepalive_timeout 300s;
-    upstream origin {{
-        server 127.0.0.1:{ORIGIN_PORT};
-        keepalive 64;
-    }}
+    {upstream}
     server {{
         listen 127.0.0.1:{PROXY_PORT} backlog=4096;
         location / {{{location}
@@ -250,13 +248,19 @@ def start_proxy(kind, root, tls=None, return_only=False):
             pem.write_text(pathlib.Path(tls[0]).read_text() + pathlib.Path(tls[1]).read_text())
         conf.write_text(haproxy_conf(root, pem))
         return Proc("haproxy", [which("haproxy"), "-f", str(conf)], PROXY_CPU)
-    if kind in ("portico", "portico-aot"):
+    if kind in ("portico", "portico-aot", "portico-dispatch", "portico-yarp"):
         folder = WORK / ("portico-aot" if kind == "portico-aot" else "portico-jit")
         exe = folder / "portico"
         if not exe.exists():
             raise RuntimeError("%s is not built" % exe)
         conf.write_text(proxy_conf(root, "", tls, return_only))
         env = {"DOTNET_gcServer": "0"}
+        if kind == "portico-dispatch":
+            # The A/B row for the hot-path switches: thread-pool dispatch and Kestrel's 4 KiB blocks.
+            env.update({"PORTICO_INLINE_SCHEDULING": "0", "PORTICO_LARGE_BLOCKS": "0"})
+        if kind == "portico-yarp":
+            # The A/B row for the upstream transport: YARP's forwarder for HTTP/1.1 origins too.
+            env.update({"PORTICO_HTTP1_TRANSPORT": "yarp"})
         return Proc(kind, [str(exe), "-p", str(root), "-c", str(conf)], PROXY_CPU, env=env)
     raise ValueError(kind)
 
@@ -384,6 +388,7 @@ SCENARIOS = [
 ]
 
 PROXIES = ["portico", "portico-aot", "nginx", "haproxy", "direct"]
+# Also available with --proxies: portico-dispatch (hot-path switches off), portico-yarp (YARP transport).
 
 
 def make_files(root):
@@ -511,7 +516,7 @@ def main():
         for name, kind, path, conns, extra in scenarios:
             if kind != "return":
                 continue
-            for proxy in [p for p in proxies if p in ("portico", "portico-aot", "nginx")]:
+            for proxy in [p for p in proxies if p in ("portico", "portico-aot", "portico-dispatch", "nginx")]:
                 try:
                     proc = start_proxy(proxy, root, return_only=True)
                 except RuntimeError as e:

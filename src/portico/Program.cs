@@ -13,6 +13,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         Signals.ResetInheritedIgnores();
+        HotPath.EnableInlineSocketCompletions();
         var options = CommandLine.Parse(args, Console.Error);
         if (options is null)
         {

@@ -79,7 +79,15 @@ internal sealed class KestrelListener
             Backlog = listen.Backlog ?? 511,
             NoDelay = true,
             CreateBoundListenSocket = endpoint => SocketFactory.CreateListenSocket(endpoint, listen),
+            // The request runs on the socket's I/O thread (no thread-pool hop each way). This is why nothing
+            // on the request path may block (ARCHITECTURE rule 7). PORTICO_INLINE_SCHEDULING=0 turns it off.
+            UnsafePreferInlineScheduling = HotPath.InlineScheduling,
         };
+        if (HotPath.LargeBlocks)
+        {
+            LargeBlockMemoryPoolFactory.TryInstall(transportOptions);
+        }
+
         var loggerFactory = host.LoggerFactory;
         var transport = new SocketTransportFactory(Options.Create(transportOptions), loggerFactory);
         var server = new KestrelServer(Options.Create(options), transport, loggerFactory);

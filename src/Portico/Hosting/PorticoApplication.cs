@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Abstractions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portico.Compilation;
@@ -26,10 +27,31 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         _host = host;
     }
 
-    public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+    /// <summary>One DefaultHttpContext per connection, reused for each of its requests (as ASP.NET's own host does).</summary>
+    public HttpContext CreateContext(IFeatureCollection contextFeatures)
+    {
+        if (contextFeatures is IHostContextContainer<HttpContext> container)
+        {
+            if (container.HostContext is DefaultHttpContext reused)
+            {
+                reused.Initialize(contextFeatures);
+                return reused;
+            }
+
+            var created = new DefaultHttpContext(contextFeatures);
+            container.HostContext = created;
+            return created;
+        }
+
+        return new DefaultHttpContext(contextFeatures);
+    }
 
     public void DisposeContext(HttpContext context, Exception? exception)
     {
+        if (context is DefaultHttpContext http)
+        {
+            http.Uninitialize();
+        }
     }
 
     public async Task ProcessRequestAsync(HttpContext http)
