@@ -58,13 +58,14 @@ public static class Program
             return SendSignal(host, options.Signal);
         }
 
-        if (!await host.StartAsync().ConfigureAwait(false))
-        {
-            return 1;
-        }
-
+        // Handlers first: the pid file tells tools they may signal, and it is written while starting.
         using (Signals.Install(host))
         {
+            if (!await host.StartAsync().ConfigureAwait(false))
+            {
+                return 1;
+            }
+
             await host.Stopped.ConfigureAwait(false);
         }
 

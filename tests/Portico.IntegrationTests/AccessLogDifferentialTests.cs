@@ -204,7 +204,7 @@ public sealed partial class AccessLogDifferentialTests
         {
             if (portico is not null)
             {
-                await portico.Host.Writer.DrainAsync(TimeSpan.FromSeconds(5));
+                await portico.QuiesceAsync();
             }
 
             var lines = File.Exists(path) ? (await File.ReadAllTextAsync(path, Encoding.Latin1)).Split('\n', StringSplitOptions.RemoveEmptyEntries) : [];

@@ -200,7 +200,7 @@ public sealed class AccessLogTests
         await p.RawAsync("GET /loc?x HTTP/1.1\r\nHost: site.example\r\nReferer: http://r/\r\nConnection: close\r\n\r\n");
         await p.RawAsync("GET /srv HTTP/1.1\r\nHost: site.example\r\nConnection: close\r\n\r\n");
         await LoggedAsync(p, 2);
-        await p.Host.Writer.DrainAsync(TimeSpan.FromSeconds(10));
+        await p.QuiesceAsync();
 
         var loc = await File.ReadAllTextAsync(p.Dir.File("logs/loc-error.log"));
         Assert.Matches(

@@ -17,8 +17,8 @@ namespace Portico.ClientSide;
 /// </summary>
 public sealed class ClientModule : PorticoModule
 {
-    private static readonly object DiscardKey = new();
-    private static readonly object LocationUriKey = new();
+    private static readonly Pipeline.RequestKey DiscardKey = new();
+    private static readonly Pipeline.RequestKey LocationUriKey = new();
 
     public override string Name => "http_core";
 

@@ -22,7 +22,7 @@ public sealed class ClientSendTimeoutException : IOException
 /// </summary>
 public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature
 {
-    private static readonly object Key = new();
+    private static readonly Pipeline.RequestKey Key = new();
     private readonly IHttpResponseBodyFeature _inner;
     private readonly RequestContext _r;
     private readonly TimedClientStream _stream;

@@ -42,7 +42,7 @@ public sealed class ClientBodyException : IOException
 /// </summary>
 public sealed class ClientBody : IAsyncDisposable
 {
-    private static readonly object Key = new();
+    private static readonly Pipeline.RequestKey Key = new();
     private byte[]? _memory;
     private FileStream? _file;
     private bool _keepFile;

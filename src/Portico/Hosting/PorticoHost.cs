@@ -147,6 +147,26 @@ public sealed class PorticoHost : IAsyncDisposable
     /// <summary>Loads the configuration, binds every socket, writes the pid file. False (with the reason logged) on failure.</summary>
     public async Task<bool> StartAsync()
     {
+        // Signals may arrive while starting (the pid file is written here): a reload or stop waits for the
+        // start to finish.
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return await StartCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<bool> StartCoreAsync()
+    {
+        if (_stopping)
+        {
+            return false;
+        }
+
         var snapshot = LoadAndCompile(out var load, out var errors);
         foreach (var w in load.Warnings)
         {

@@ -107,7 +107,7 @@ public static class RequestLogFormat
     }
 
     /// <summary>The request item the proxy sets to "http://peer/uri" so error lines carry nginx's upstream part.</summary>
-    public static readonly object UpstreamLogKey = new();
+    public static readonly Pipeline.RequestKey UpstreamLogKey = new();
 }
 
 /// <summary>A request's error context: the connection number and the ", client: …" tail.</summary>

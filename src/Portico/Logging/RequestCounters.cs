@@ -65,13 +65,40 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
     public bool Completed { get; private set; }
 
     /// <summary>$bytes_sent: status line, headers and body (with chunked framing).</summary>
-    public long BytesSent { get; private set; }
+    public long BytesSent
+    {
+        get
+        {
+            // Computed on first use: formats without $bytes_sent never walk the header collection.
+            if (_bytesSent < 0)
+            {
+                _bytesSent = _started ? ResponseHeaderSize(_http) + BodyBytesSent : 0;
+            }
+
+            return _bytesSent;
+        }
+    }
 
     /// <summary>$body_bytes_sent: the body as sent, chunked framing included, as nginx counts it.</summary>
     public long BodyBytesSent { get; private set; }
 
     /// <summary>$request_length: request line, headers and the body bytes read.</summary>
-    public long RequestLength { get; private set; }
+    public long RequestLength
+    {
+        get
+        {
+            if (_requestLength < 0)
+            {
+                _requestLength = RequestHeaderSize(_http) + RequestBodyBytesRead;
+            }
+
+            return _requestLength;
+        }
+    }
+
+    private long _bytesSent = -1;
+    private long _requestLength = -1;
+    private bool _started;
 
     /// <summary>Body bytes the handlers wrote, before any framing.</summary>
     public long BodyBytesWritten => _body;
@@ -85,12 +112,11 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
         Finished = true;
         Completed = completed;
         var response = _http.Response;
-        var request = _http.Request;
-        if (response.HasStarted)
+        _started = response.HasStarted;
+        if (_started)
         {
-            var header = ResponseHeaderSize(_http);
             long body = 0;
-            if (!HttpMethods.IsHead(request.Method))
+            if (!HttpMethods.IsHead(_http.Request.Method))
             {
                 body = _body;
                 if (IsChunked(response))
@@ -100,10 +126,11 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
             }
 
             BodyBytesSent = body;
-            BytesSent = header + body;
         }
 
-        RequestLength = RequestHeaderSize(_http) + RequestBodyBytesRead;
+        // The request headers stay readable until the request is over: $request_length is computed on use,
+        // but the body count is final now.
+        _requestLength = -1;
     }
 
     private static bool IsChunked(HttpResponse response)

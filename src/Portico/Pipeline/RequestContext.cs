@@ -11,6 +11,19 @@ using Portico.Variables;
 namespace Portico.Pipeline;
 
 /// <summary>
+/// A key for per-request module state: each key owns one slot of the request's small item array. Declare
+/// keys as static fields (<c>private static readonly RequestKey Key = new();</c>).
+/// </summary>
+public sealed class RequestKey
+{
+    private static int s_count;
+
+    public int Index { get; } = Interlocked.Increment(ref s_count) - 1;
+
+    internal static int Count => Volatile.Read(ref s_count);
+}
+
+/// <summary>
 /// One request as Portico sees it: the snapshot it started with, the server and location chosen, the
 /// normalized URI, regex captures, variable values and the final status. Handlers read and change it.
 /// </summary>
@@ -25,6 +38,7 @@ public sealed class RequestContext
     private string? _capturesSubject;
     private int _captureCount;
     private Dictionary<object, object?>? _items;
+    private object?[]? _slots;
     private string? _requestLine;
     private string _uri = "/";
     private bool _uriSet;
@@ -282,6 +296,22 @@ public sealed class RequestContext
         _items is not null && _items.TryGetValue(key, out var v) ? v as T : null;
 
     public void SetItem(object key, object? value) => (_items ??= [])[key] = value;
+
+    /// <summary>Module state for this request in a slot of a small array (no dictionary on the hot path).</summary>
+    public T? GetItem<T>(RequestKey key) where T : class =>
+        _slots is { } slots && key.Index < slots.Length ? slots[key.Index] as T : null;
+
+    public void SetItem(RequestKey key, object? value)
+    {
+        var slots = _slots;
+        if (slots is null || key.Index >= slots.Length)
+        {
+            Array.Resize(ref _slots, Math.Max(RequestKey.Count, key.Index + 1));
+            slots = _slots;
+        }
+
+        slots[key.Index] = value;
+    }
 
     // ---- internal redirects ----
 

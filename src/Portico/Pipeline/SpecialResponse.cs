@@ -87,7 +87,7 @@ public static class SpecialResponse
     }
 
     /// <summary>Marks a request whose redirect is sent as MSIE's refresh page whatever its 30x code (error_page to a URL).</summary>
-    public static readonly object RefreshKey = new();
+    public static readonly RequestKey RefreshKey = new();
 
     /// <summary>nginx's r->headers_in.msie: "MSIE " with a version after it, and not Opera.</summary>
     public static bool IsMsie(string userAgent)

@@ -9,7 +9,7 @@ namespace Portico.Proxy;
 /// <summary>The proxy's per-request state (nginx's ngx_http_proxy_ctx_t): the URL in use and the body framing.</summary>
 public sealed class ProxyRun
 {
-    private static readonly object Key = new();
+    private static readonly Pipeline.RequestKey Key = new();
 
     public ProxyRun(ProxyUrl url)
     {

@@ -53,7 +53,7 @@ public sealed class DocumentRoot
     }
 
     /// <summary>The request item set by try_files when it changed the URI under a regex alias (r->add_uri_to_alias).</summary>
-    internal static readonly object AddUriToAliasKey = new();
+    internal static readonly Pipeline.RequestKey AddUriToAliasKey = new();
 
     /// <summary>$document_root: the root (or alias) value, evaluated and made absolute against the prefix.</summary>
     public string Value(RequestContext r)

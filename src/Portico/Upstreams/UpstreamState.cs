@@ -33,7 +33,7 @@ public sealed class UpstreamAttemptState
 /// <summary>The upstream attempts of one request and the last upstream response head.</summary>
 public sealed class UpstreamStates
 {
-    private static readonly object Key = new();
+    private static readonly Pipeline.RequestKey Key = new();
 
     public List<UpstreamAttemptState> Attempts { get; } = [];
 

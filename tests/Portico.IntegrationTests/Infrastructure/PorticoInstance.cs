@@ -93,9 +93,25 @@ public sealed class PorticoInstance : IAsyncDisposable
         return Host.ReloadAsync();
     }
 
+    /// <summary>
+    /// Waits (bounded) until no request runs on the current configuration, then until the log writer has
+    /// written everything queued. A client sees the response before the server's log phase runs, so tests
+    /// that read logs right after a response call this first.
+    /// </summary>
+    public async Task QuiesceAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Host.Current is { ActiveRequests: > 0 } && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(5);
+        }
+
+        await Host.Writer.DrainAsync(TimeSpan.FromSeconds(5));
+    }
+
     public async Task<string> ReadErrorLogAsync()
     {
-        await Host.Writer.DrainAsync(TimeSpan.FromSeconds(2));
+        await QuiesceAsync();
         return File.Exists(ErrorLogPath) ? await File.ReadAllTextAsync(ErrorLogPath) : string.Empty;
     }
 

@@ -285,7 +285,7 @@ public class StaticFilesTests
         {
         }
 
-        await p.Host.Writer.DrainAsync(TimeSpan.FromSeconds(2));
+        await p.QuiesceAsync();
         var log = await File.ReadAllTextAsync(p.Dir.File("logs/bytes.log"));
         Assert.Contains("200 12 /a.txt\n", log);
         Assert.Contains("206 5 /a.txt?r\n", log);
