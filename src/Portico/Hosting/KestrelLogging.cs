@@ -14,7 +14,12 @@ internal sealed class ErrorLogLoggerProvider : ILoggerProvider, ILoggerFactory
         _log = log;
     }
 
-    public ILogger CreateLogger(string categoryName) => new Logger(_log, categoryName);
+    /// <summary>
+    /// YARP's forwarder logs the failures Portico already reports in nginx's words (with the request's
+    /// context), so its categories get no logger.
+    /// </summary>
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName.StartsWith("Yarp.", StringComparison.Ordinal) ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : new Logger(_log, categoryName);
 
     public void AddProvider(ILoggerProvider provider)
     {

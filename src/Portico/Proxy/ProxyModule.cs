@@ -469,28 +469,9 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
     public static IHttpForwarder Forwarder(IServiceProvider services) =>
         services.GetService(typeof(IHttpForwarder)) as IHttpForwarder ?? FallbackForwarder.Value;
 
-    /// <summary>YARP's forwarder, with its own logging off: Portico writes nginx's error lines itself.</summary>
-    public void ConfigureServices(IServiceCollection services)
-    {
-        services.AddHttpForwarder();
-        ServiceDescriptor? registered = null;
-        foreach (var d in services)
-        {
-            if (d.ServiceType == typeof(IHttpForwarder))
-            {
-                registered = d;
-            }
-        }
-
-        if (registered?.ImplementationType is { } type)
-        {
-            services.Remove(registered);
-            services.AddSingleton<IHttpForwarder>(sp =>
-            {
-                var loggerType = typeof(Logger<>).MakeGenericType(type);
-                var logger = Activator.CreateInstance(loggerType, NullLoggerFactory.Instance)!;
-                return (IHttpForwarder)ActivatorUtilities.CreateInstance(sp, type, logger);
-            });
-        }
-    }
+    /// <summary>
+    /// YARP's forwarder. Its own logging is off (the host's logger factory gives "Yarp.*" categories no
+    /// logger): Portico writes nginx's error lines itself.
+    /// </summary>
+    public void ConfigureServices(IServiceCollection services) => services.AddHttpForwarder();
 }

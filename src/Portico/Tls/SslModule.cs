@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net.Security;
 using System.Security.Authentication;
@@ -210,10 +211,15 @@ public sealed class SslModule : PorticoModule, IServiceModule
         S(c).SessionCache = cache;
     }
 
+    private const string KestrelMetricsName = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.KestrelMetrics";
+
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors, KestrelMetricsName, "Microsoft.AspNetCore.Server.Kestrel.Core")]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The type is kept by the DynamicDependency above.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2072", Justification = "The constructors are kept by the DynamicDependency above.")]
     public void ConfigureServices(IServiceCollection services)
     {
         // Kestrel's UseHttps reads its metrics object from the application services.
-        var metrics = typeof(KestrelServerOptions).Assembly.GetType("Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.KestrelMetrics");
+        var metrics = typeof(KestrelServerOptions).Assembly.GetType(KestrelMetricsName);
         if (metrics is not null)
         {
             services.AddMetrics();

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
@@ -26,11 +27,21 @@ namespace Portico.Tls;
 /// </summary>
 public sealed class TlsListenerHook : IListenerHook
 {
-    private static readonly Type? ProtocolsFeatureType =
-        typeof(KestrelServerOptions).Assembly.GetType("Microsoft.AspNetCore.Server.Kestrel.Core.Internal.HttpProtocolsFeature");
+    private const string ProtocolsFeatureName = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.HttpProtocolsFeature";
 
-    private static readonly object? Http1Feature = ProtocolsFeatureType is null ? null : Activator.CreateInstance(ProtocolsFeatureType, HttpProtocols.Http1);
-    private static readonly object? Http2Feature = ProtocolsFeatureType is null ? null : Activator.CreateInstance(ProtocolsFeatureType, HttpProtocols.Http2);
+    private static readonly Type? ProtocolsFeatureType = FindProtocolsFeature();
+
+    private static readonly object? Http1Feature = CreateProtocolsFeature(HttpProtocols.Http1);
+    private static readonly object? Http2Feature = CreateProtocolsFeature(HttpProtocols.Http2);
+
+    // Kestrel's internal per-connection protocol choice, kept by the trimmer for Native AOT.
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicConstructors, ProtocolsFeatureName, "Microsoft.AspNetCore.Server.Kestrel.Core")]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The type is kept by the DynamicDependency above.")]
+    private static Type? FindProtocolsFeature() => typeof(KestrelServerOptions).Assembly.GetType(ProtocolsFeatureName);
+
+    [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "The constructors are kept by the DynamicDependency on FindProtocolsFeature.")]
+    private static object? CreateProtocolsFeature(HttpProtocols protocols) =>
+        ProtocolsFeatureType is null ? null : Activator.CreateInstance(ProtocolsFeatureType, protocols);
 
     private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
