@@ -128,7 +128,9 @@ public sealed class ResponseBuffer : Stream
                 }
                 else
                 {
+#pragma warning disable RS0030 // the write has completed (IsCompletedSuccessfully): this only observes its result
                     write.GetAwaiter().GetResult();
+#pragma warning restore RS0030
                 }
 
                 break;
@@ -362,7 +364,9 @@ public sealed class ResponseBuffer : Stream
         }
         else
         {
+#pragma warning disable RS0030 // the write has completed (IsCompletedSuccessfully): this only observes its result
             write.GetAwaiter().GetResult();
+#pragma warning restore RS0030
         }
 
         _sent += data.Length;
@@ -381,7 +385,9 @@ public sealed class ResponseBuffer : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+#pragma warning disable RS0030 // Stream's synchronous API: Kestrel and YARP never call it (AllowSynchronousIO is off)
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
+#pragma warning restore RS0030
 
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

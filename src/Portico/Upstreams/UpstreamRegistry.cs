@@ -127,7 +127,9 @@ public sealed class UpstreamRegistry
         try
         {
             var result = new List<IPAddress>();
+#pragma warning disable RS0030 // configuration time (snapshot compilation), never the request path; nginx resolves here too
             foreach (var a in Dns.GetHostAddresses(host))
+#pragma warning restore RS0030
             {
                 var address = a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
                 if (!result.Contains(address))
