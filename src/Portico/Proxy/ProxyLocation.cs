@@ -7,6 +7,7 @@ using Portico.Config.Syntax;
 using Portico.Pipeline;
 using Portico.Upstreams;
 using Portico.Upstreams.Transport;
+using Portico.Upstreams.Transport.Http1;
 using Portico.Variables;
 
 namespace Portico.Proxy;
@@ -197,8 +198,8 @@ internal static class ProxyCompiler
             snapshot.Snapshot.SetFeature(runtimePools);
         }
 
-        var transport = new YarpTransport(ProxyModule.Forwarder(snapshot.Services.Services),
-            request => pools.TryGetValue(request.Peer, out var handle) ? handle : runtimePools.Get(request.Peer, request.Connection));
+        Func<UpstreamRequest, TransportHandle> poolOf = request => pools.TryGetValue(request.Peer, out var handle) ? handle : runtimePools.Get(request.Peer, request.Connection);
+        var transport = Http1Transport.Select(s.HttpVersion ?? UpstreamHttpVersion.Http10, new YarpTransport(ProxyModule.Forwarder(snapshot.Services.Services), poolOf), poolOf);
         var config = new ProxyLocation
         {
             Transport = transport,

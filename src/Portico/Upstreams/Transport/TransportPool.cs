@@ -12,12 +12,17 @@ namespace Portico.Upstreams.Transport;
 public sealed class TransportHandle : IDisposable
 {
     private readonly SocketsHttpHandler _sockets;
+    private readonly UpstreamPeer _peer;
+    private readonly UpstreamConnectionOptions _options;
+    private Http1.Http1Pool? _http1;
     private int _users;
     private int _retired;
     private int _disposed;
 
     internal TransportHandle(UpstreamPeer peer, UpstreamConnectionOptions options)
     {
+        _peer = peer;
+        _options = options;
         var connector = new UpstreamConnector(peer, options);
         _sockets = new SocketsHttpHandler
         {
@@ -41,6 +46,27 @@ public sealed class TransportHandle : IDisposable
     }
 
     public HttpMessageInvoker Invoker { get; }
+
+    /// <summary>The connections of Portico's own HTTP/1 transport to this peer with these settings (made on first use).</summary>
+    public Http1.Http1Pool Http1 => Volatile.Read(ref _http1) ?? CreateHttp1();
+
+    private Http1.Http1Pool CreateHttp1()
+    {
+        var pool = new Http1.Http1Pool(_peer, _options);
+        var existing = Interlocked.CompareExchange(ref _http1, pool, null);
+        if (existing is not null)
+        {
+            pool.Dispose();
+            return existing;
+        }
+
+        if (Closed)
+        {
+            pool.Dispose();
+        }
+
+        return pool;
+    }
 
     /// <summary>The pool was closed (a reload dropped it and no request used it any more).</summary>
     public bool Closed => Volatile.Read(ref _disposed) == 1;
@@ -70,6 +96,7 @@ public sealed class TransportHandle : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             Invoker.Dispose();
+            Volatile.Read(ref _http1)?.Dispose();
         }
     }
 }

@@ -11,13 +11,18 @@ namespace Portico.Upstreams.Transport;
 /// </summary>
 public sealed class UpstreamConnectionOptions
 {
-    public UpstreamConnectionOptions(UpstreamTlsOptions? tls, bool socketKeepalive, bool bindTransparent, int maxHeaderBytes, TimeSpan? keepaliveTimeout)
+    public UpstreamConnectionOptions(UpstreamTlsOptions? tls, bool socketKeepalive, bool bindTransparent, int maxHeaderBytes, TimeSpan? keepaliveTimeout,
+        int keepaliveConnections = 0, int keepaliveRequests = 1000, TimeSpan? keepaliveTime = null, int maxConns = 0)
     {
         Tls = tls;
         SocketKeepalive = socketKeepalive;
         BindTransparent = bindTransparent;
         MaxHeaderBytes = maxHeaderBytes;
         KeepaliveTimeout = keepaliveTimeout;
+        KeepaliveConnections = keepaliveConnections;
+        KeepaliveRequests = keepaliveRequests;
+        KeepaliveTime = keepaliveTime ?? TimeSpan.FromHours(1);
+        MaxConns = maxConns;
         Signature = BuildSignature();
     }
 
@@ -36,6 +41,18 @@ public sealed class UpstreamConnectionOptions
     /// <summary>How long idle connections are kept for reuse; null keeps none (nginx without upstream keepalive).</summary>
     public TimeSpan? KeepaliveTimeout { get; }
 
+    /// <summary>keepalive N: idle connections kept per pool (the least recently used is closed beyond it); 0 with a timeout: no limit.</summary>
+    public int KeepaliveConnections { get; }
+
+    /// <summary>keepalive_requests: requests one connection serves before it is closed (nginx's default 1000).</summary>
+    public int KeepaliveRequests { get; }
+
+    /// <summary>keepalive_time: how long one connection may be reused from its opening (nginx's default 1h).</summary>
+    public TimeSpan KeepaliveTime { get; }
+
+    /// <summary>max_conns: connections in use at once to the peer through this pool; 0 is no limit.</summary>
+    public int MaxConns { get; }
+
     /// <summary>A stable text of every setting: part of the connection pool's identity.</summary>
     public string Signature { get; }
 
@@ -43,7 +60,9 @@ public sealed class UpstreamConnectionOptions
     {
         var sb = new StringBuilder();
         sb.Append(SocketKeepalive ? 'k' : '-').Append(BindTransparent ? 't' : '-').Append('|').Append(MaxHeaderBytes).Append('|')
-            .Append(KeepaliveTimeout?.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+            .Append(KeepaliveTimeout?.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none")
+            .Append('|').Append(KeepaliveConnections).Append('|').Append(KeepaliveRequests).Append('|')
+            .Append(KeepaliveTime.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('|').Append(MaxConns);
         if (Tls is not null)
         {
             sb.Append("|tls|").Append(Tls.Signature);

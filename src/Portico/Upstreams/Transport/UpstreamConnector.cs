@@ -59,11 +59,27 @@ internal sealed class UpstreamConnector
     public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var attempt = AttemptContext.Of(context.InitialRequestMessage);
+        var (stream, _) = await ConnectAsync(attempt?.Request, cancellationToken).ConfigureAwait(false);
+        if (attempt is not null)
+        {
+            attempt.Connected = true;
+        }
+
+        return stream;
+    }
+
+    /// <summary>
+    /// Opens a connection for one attempt (SocketsHttpHandler's callback and Portico's HTTP/1 transport both
+    /// come here): the stream to speak HTTP on (TLS when configured) and the socket under it. Records
+    /// $upstream_connect_time; failures are <see cref="UpstreamConnectException"/> in nginx's words.
+    /// </summary>
+    internal async ValueTask<(Stream Stream, Socket Socket)> ConnectAsync(UpstreamRequest? request, CancellationToken cancellationToken)
+    {
         var started = Stopwatch.GetTimestamp();
-        var timeout = attempt?.Request.Timeouts.Connect ?? TimeSpan.FromSeconds(60);
+        var timeout = request?.Timeouts.Connect ?? TimeSpan.FromSeconds(60);
         using var timeoutCts = new CancellationTokenSource(timeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
-        var socket = CreateSocket(attempt);
+        var socket = CreateSocket(request);
         try
         {
             try
@@ -87,16 +103,15 @@ internal sealed class UpstreamConnector
             Stream stream = new NetworkStream(socket, ownsSocket: true);
             if (_options.Tls is { } tls)
             {
-                stream = await HandshakeAsync(stream, tls, attempt, timeoutCts, linked.Token, cancellationToken).ConfigureAwait(false);
+                stream = await HandshakeAsync(stream, tls, request, timeoutCts, linked.Token, cancellationToken).ConfigureAwait(false);
             }
 
-            if (attempt is not null)
+            if (request is not null)
             {
-                attempt.Request.State.ConnectTime = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                attempt.Connected = true;
+                request.State.ConnectTime = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             }
 
-            return stream;
+            return (stream, socket);
         }
         catch
         {
@@ -105,7 +120,7 @@ internal sealed class UpstreamConnector
         }
     }
 
-    private Socket CreateSocket(AttemptContext? attempt)
+    private Socket CreateSocket(UpstreamRequest? request)
     {
         Socket socket;
         if (_peer.EndPoint is UnixDomainSocketEndPoint)
@@ -122,7 +137,7 @@ internal sealed class UpstreamConnector
                 socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
             }
 
-            if (attempt?.Request.BindAddress is { } bind)
+            if (request?.BindAddress is { } bind)
             {
                 if (_options.BindTransparent)
                 {
@@ -184,15 +199,15 @@ internal sealed class UpstreamConnector
         _ => $"{e.NativeErrorCode}: {e.Message}",
     };
 
-    private async ValueTask<Stream> HandshakeAsync(Stream stream, UpstreamTlsOptions tls, AttemptContext? attempt, CancellationTokenSource timeoutCts,
+    private async ValueTask<Stream> HandshakeAsync(Stream stream, UpstreamTlsOptions tls, UpstreamRequest? request, CancellationTokenSource timeoutCts,
         CancellationToken linked, CancellationToken requestToken)
     {
         string? verifyError = null;
-        var verifyName = attempt?.Request.SslVerifyName;
+        var verifyName = request?.SslVerifyName;
         var options = new SslClientAuthenticationOptions
         {
             // No SNI unless proxy_ssl_server_name is on: an empty target host sends none.
-            TargetHost = tls.ServerName ? attempt?.Request.SslServerName ?? string.Empty : string.Empty,
+            TargetHost = tls.ServerName ? request?.SslServerName ?? string.Empty : string.Empty,
             EnabledSslProtocols = tls.Protocols,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
@@ -207,7 +222,7 @@ internal sealed class UpstreamConnector
                 return verifyError is null;
             },
         };
-        if (attempt?.Request.Version == UpstreamHttpVersion.Http2)
+        if (request?.Version == UpstreamHttpVersion.Http2)
         {
             options.ApplicationProtocols = [SslApplicationProtocol.Http2];
         }

@@ -1,0 +1,1231 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Http.Features;
+using Portico.ClientSide;
+using Portico.Config.Syntax;
+
+namespace Portico.Upstreams.Transport.Http1;
+
+/// <summary>How one exchange on a connection ended.</summary>
+internal readonly record struct Http1Result(UpstreamOutcome Outcome, bool Reusable, bool Retry);
+
+/// <summary>
+/// One HTTP/1.x connection to an origin and the exchange it carries (one at a time). The request head is
+/// written as bytes into one buffer; the request body is sent by its own loop while the response is read
+/// (full duplex: an origin that answers before it has read the whole body works); the response head is
+/// parsed in place and the body streamed to the client through the same buffer. proxy_send_timeout bounds
+/// each write that waits, proxy_read_timeout each read that waits (for the head only once the request is
+/// sent, as nginx arms it). Every way the exchange can end is classified here as YarpTransport classifies
+/// it, with nginx's messages.
+/// </summary>
+public sealed class Http1Connection
+{
+    private const int ReadBufferSize = 64 * 1024;
+    private const int WriteBufferSize = 32 * 1024;
+
+    /// <summary>Room before chunk data for its size line: 16 hex digits and CRLF.</summary>
+    private const int ChunkPrefix = 18;
+
+    /// <summary>In-memory bodies up to this size go out in the same write as the head.</summary>
+    private const int CoalesceLimit = 16 * 1024;
+
+    private static readonly TimeSpan NoTimer = TimeSpan.FromDays(24);
+
+    private readonly Http1Pool _pool;
+    private readonly Socket _socket;
+    private readonly Stream _stream;
+    private readonly Http1HeadParser _parser;
+    private readonly Http1ChunkedDecoder _chunked = new();
+    private readonly CancellationTokenSource _readCts = new();
+    private readonly CancellationTokenSource _writeCts = new();
+    private readonly object _timerGate = new();
+    private Http1HeadParser? _trailerParser;
+    private int _closed;
+
+    // The exchange in progress.
+    private UpstreamRequest _request = null!;
+    private byte[] _in = [];
+    private byte[] _out = [];
+    private TimeSpan _readTimeout;
+    private TimeSpan _sendTimeout;
+    private volatile bool _clientAborted;
+    private volatile bool _stopBody;
+    private volatile bool _stopResponse;
+    private bool _headPending;
+    private bool _bodyFinished;
+    private ValueTask _bodyTask;
+    private bool _bodyRunning;
+    private Exception? _bodyError;
+    private bool _bodyComplete;
+    private bool _bodyTouched;
+    private bool _sentClose;
+    private bool _requestSent;
+    private bool _headReceived;
+    private bool _sendTimedOut;
+    private long _headBytesSent;
+    private long _bodyBytesSent;
+    private long _bytesReceived;
+    private long _bodyBytesReceived;
+    private int _status;
+
+    internal Http1Connection(Http1Pool pool, Socket socket, Stream stream, long created)
+    {
+        _pool = pool;
+        _socket = socket;
+        _stream = stream;
+        Created = created;
+        IdleSince = created;
+        _parser = new Http1HeadParser(trailers: false, pool.Values);
+    }
+
+    public long Created { get; }
+    public long IdleSince { get; set; }
+
+    /// <summary>Requests this connection carried (keepalive_requests).</summary>
+    public int Requests { get; private set; }
+
+    public int Status => _status;
+    public bool HeadReceived => _headReceived;
+    public bool RequestSent => _requestSent;
+    public long BytesSent => _headBytesSent + Interlocked.Read(ref _bodyBytesSent);
+    public long BytesReceived => _bytesReceived;
+    public long BodyBytesReceived => _bodyBytesReceived;
+
+    /// <summary>The peer closed (or sent something) while the connection sat idle: it cannot carry a request.</summary>
+    internal bool PeerClosedWhileIdle() => Volatile.Read(ref _closed) == 1 || Http1Pool.Readable(_socket);
+
+    /// <summary>Closes the connection once; true the first time.</summary>
+    internal bool Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 1)
+        {
+            return false;
+        }
+
+        try
+        {
+            _stream.Dispose();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+
+        _socket.Dispose();
+        _readCts.Dispose();
+        _writeCts.Dispose();
+        return true;
+    }
+
+    /// <summary>Runs one exchange on this connection.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    internal async ValueTask<Http1Result> ExchangeAsync(UpstreamRequest request, bool reused, CancellationToken clientToken)
+    {
+        Begin(request);
+        CancellationTokenRegistration registration = default;
+        if (clientToken.CanBeCanceled)
+        {
+            registration = clientToken.UnsafeRegister(static s => ((Http1Connection)s!).OnClientAbort(), this);
+        }
+
+        Http1Result result;
+        try
+        {
+            result = await RunAsync(reused, clientToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            var unregistered = !clientToken.CanBeCanceled || registration.Unregister();
+            ArrayPool<byte>.Shared.Return(_in);
+            ArrayPool<byte>.Shared.Return(_out);
+            _in = [];
+            _out = [];
+            _request = null!;
+            if (!unregistered)
+            {
+                _clientAborted = true;
+            }
+        }
+
+        if (result.Reusable && (_clientAborted || _readCts.IsCancellationRequested || _writeCts.IsCancellationRequested))
+        {
+            result = result with { Reusable = false };
+        }
+
+        return result;
+    }
+
+    private void Begin(UpstreamRequest request)
+    {
+        _request = request;
+        Requests++;
+        _in = ArrayPool<byte>.Shared.Rent(Math.Max(ReadBufferSize, _pool.MaxHeaderBytes + 1));
+        _out = ArrayPool<byte>.Shared.Rent(WriteBufferSize);
+        _readTimeout = Timer(request.Timeouts.Read);
+        _sendTimeout = Timer(request.Timeouts.Send);
+        _clientAborted = false;
+        _stopBody = false;
+        _stopResponse = false;
+        _headPending = false;
+        _bodyFinished = false;
+        _bodyTask = default;
+        _bodyRunning = false;
+        _bodyError = null;
+        _bodyComplete = false;
+        _bodyTouched = false;
+        _sentClose = false;
+        _requestSent = false;
+        _headReceived = false;
+        _sendTimedOut = false;
+        _headBytesSent = 0;
+        _bodyBytesSent = 0;
+        _bytesReceived = 0;
+        _bodyBytesReceived = 0;
+        _status = 0;
+    }
+
+    private static TimeSpan Timer(TimeSpan t) => t <= TimeSpan.Zero || t >= NoTimer ? Timeout.InfiniteTimeSpan : t;
+
+    private void OnClientAbort()
+    {
+        _clientAborted = true;
+        CancelQuietly(_readCts);
+        CancelQuietly(_writeCts);
+    }
+
+    private static void CancelQuietly(CancellationTokenSource cts)
+    {
+        try
+        {
+            cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> RunAsync(bool reused, CancellationToken clientToken)
+    {
+        var request = _request;
+        int headLength;
+        bool bodyInHead;
+        try
+        {
+            headLength = WriteHead(request, out bodyInHead);
+        }
+        catch (InvalidDataException e)
+        {
+            return Fail(UpstreamFailure.Error, e.Message, "sending request to upstream", false);
+        }
+
+        // Nothing of this request reached the origin before this write; a reused connection that fails
+        // here is stale and the request goes again on a fresh one.
+        _requestSent = true;
+        try
+        {
+            await WriteAsync(_out.AsMemory(0, headLength)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsIo(e))
+        {
+            if (_clientAborted)
+            {
+                return ClientClosed();
+            }
+
+            if (reused && !_sendTimedOut)
+            {
+                return new Http1Result(default, false, Retry: true);
+            }
+
+            return Fail(SendFailure(e), false);
+        }
+
+        _headBytesSent = headLength - (bodyInHead ? _bodyBytesSent : 0);
+        if (!request.HasBody || bodyInHead || request.BodyLength == 0)
+        {
+            _bodyComplete = true;
+            _bodyFinished = true;
+        }
+        else
+        {
+            _bodyRunning = true;
+            _bodyTask = SendBodyAsync();
+        }
+
+        try
+        {
+            return await ReceiveAsync(reused, clientToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_bodyRunning)
+            {
+                // The response is complete (or failed) while the body still goes out: stop sending it.
+                _stopBody = true;
+                CancelQuietly(_writeCts);
+                await _bodyTask.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> ReceiveAsync(bool reused, CancellationToken clientToken)
+    {
+        var request = _request;
+        var parser = _parser;
+        var buffer = _in;
+        var maxHead = _pool.MaxHeaderBytes;
+        var start = 0;
+        var filled = 0;
+        parser.Reset();
+        while (true)
+        {
+            if (filled > start)
+            {
+                var step = parser.Parse(buffer.AsSpan(start, filled - start));
+                if (step == HeadParse.Invalid)
+                {
+                    return Fail(UpstreamFailure.InvalidHeader, parser.Error!, "reading response header from upstream", false);
+                }
+
+                if (step == HeadParse.Complete)
+                {
+                    if (parser.Length > maxHead)
+                    {
+                        return TooBig();
+                    }
+
+                    if (parser.Status < 200 && !(parser.Status == 101 && request.Upgrade))
+                    {
+                        // 100 Continue and other interim responses are skipped.
+                        start += parser.Length;
+                        parser.Reset();
+                        continue;
+                    }
+
+                    if (!parser.Finish(buffer.AsSpan(start, parser.Length)))
+                    {
+                        return Fail(UpstreamFailure.InvalidHeader, parser.Error!, "reading response header from upstream", false);
+                    }
+
+                    break;
+                }
+
+                if (filled - start >= maxHead)
+                {
+                    return TooBig();
+                }
+            }
+
+            if (start > 0)
+            {
+                buffer.AsSpan(start, filled - start).CopyTo(buffer);
+                filled -= start;
+                start = 0;
+            }
+
+            int n;
+            try
+            {
+                n = await ReadAsync(buffer.AsMemory(filled), head: true).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsIo(e))
+            {
+                return HeadReadFailure(e, reused);
+            }
+
+            if (n == 0)
+            {
+                if (reused && _bytesReceived == 0 && CanRetry())
+                {
+                    return new Http1Result(default, false, Retry: true);
+                }
+
+                return HeadReadFailure(null, reused);
+            }
+
+            filled += n;
+        }
+
+        _headReceived = true;
+        _status = parser.Status;
+        var state = request.State;
+        state.HeaderTime = (long)_pool.Time.GetElapsedTime(_exchangeStarted).TotalMilliseconds;
+        var bodyStart = start + parser.Length;
+        var head = new UpstreamResponseHead
+        {
+            Status = parser.Status,
+            Reason = parser.Reason,
+            Version = parser.Version,
+            Headers = parser.Headers,
+        };
+
+        var disposition = await request.Handler.OnResponseHeadAsync(head).ConfigureAwait(false);
+        var noBody = parser.Status is 204 or 304 || (parser.Status < 200 && parser.Status != 101) || IsHead(request.Method);
+        if (disposition == ResponseDisposition.Discard)
+        {
+            var emptyBody = noBody || (!parser.Chunked && parser.ContentLength == 0);
+            return Done(discarded: true, reusable: emptyBody && bodyStart == filled && parser.Status != 101);
+        }
+
+        if (parser.Status == 101)
+        {
+            return await UpgradeAsync(buffer.AsMemory(bodyStart, filled - bodyStart), clientToken).ConfigureAwait(false);
+        }
+
+        var sink = request.Context.Http.Response.Body;
+        if (noBody)
+        {
+            return Done(discarded: false, reusable: bodyStart == filled);
+        }
+
+        if (parser.Chunked)
+        {
+            return await ChunkedBodyAsync(sink, bodyStart, filled, clientToken).ConfigureAwait(false);
+        }
+
+        return await BodyAsync(sink, bodyStart, filled, parser.ContentLength, clientToken).ConfigureAwait(false);
+    }
+
+    private long _exchangeStarted;
+
+    internal void StartClock(long timestamp) => _exchangeStarted = timestamp;
+
+    private static bool IsHead(string method) => method.Length == 4 && method == "HEAD";
+
+    /// <summary>A request may go again on a fresh connection: its body can be sent again and the method allows it.</summary>
+    private bool CanRetry()
+    {
+        var r = _request;
+        if (r.HasBody && _bodyTouched && !r.Context.Http.Request.Body.CanSeek)
+        {
+            return false;
+        }
+
+        return !UpstreamFailures.IsNonIdempotent(r.Method) && !_clientAborted && !_sendTimedOut;
+    }
+
+    /// <summary>A Content-Length body, or a body that ends when the origin closes (length -1).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> BodyAsync(Stream sink, int start, int filled, long length, CancellationToken clientToken)
+    {
+        var buffer = _in;
+        var remaining = length;
+        var extra = false;
+        var pending = filled - start;
+        if (pending > 0)
+        {
+            var take = length < 0 ? pending : (int)Math.Min(pending, remaining);
+            if (take < pending)
+            {
+                extra = true;
+            }
+
+            if (take > 0)
+            {
+                if (!await DeliverAsync(sink, buffer.AsMemory(start, take), clientToken).ConfigureAwait(false))
+                {
+                    return ClientWriteFailure();
+                }
+
+                if (remaining > 0)
+                {
+                    remaining -= take;
+                }
+            }
+        }
+
+        while (remaining != 0 && !extra)
+        {
+            int n;
+            try
+            {
+                n = await ReadAsync(buffer, head: false).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsIo(e))
+            {
+                return BodyReadFailure(e);
+            }
+
+            if (n == 0)
+            {
+                if (length < 0)
+                {
+                    // The body ends with the connection.
+                    return Done(discarded: false, reusable: false);
+                }
+
+                return BodyReadFailure(null);
+            }
+
+            var take = length < 0 ? n : (int)Math.Min(n, remaining);
+            if (take < n)
+            {
+                extra = true;
+            }
+
+            if (!await DeliverAsync(sink, buffer.AsMemory(0, take), clientToken).ConfigureAwait(false))
+            {
+                return ClientWriteFailure();
+            }
+
+            if (length >= 0)
+            {
+                remaining -= take;
+            }
+        }
+
+        if (extra)
+        {
+            _request.Context.LogError(LogLevel.Warn, "upstream sent more data than specified in \"Content-Length\" header while reading upstream");
+        }
+
+        return Done(discarded: false, reusable: !extra && length >= 0);
+    }
+
+    /// <summary>A chunked body, decoded in place; the trailers go to the proxy at the end.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> ChunkedBodyAsync(Stream sink, int start, int filled, CancellationToken clientToken)
+    {
+        var buffer = _in;
+        var decoder = _chunked;
+        decoder.Reset();
+        while (true)
+        {
+            var step = decoder.Next(buffer.AsSpan(start, filled - start), out var consumed, out var offset, out var length);
+            if (step == ChunkStep.Data)
+            {
+                var data = buffer.AsMemory(start + offset, length);
+                start += consumed;
+                if (!await DeliverAsync(sink, data, clientToken).ConfigureAwait(false))
+                {
+                    return ClientWriteFailure();
+                }
+
+                continue;
+            }
+
+            if (step == ChunkStep.Invalid)
+            {
+                return Fail(UpstreamFailure.Error, "upstream sent invalid chunked response", "reading upstream", true);
+            }
+
+            start += consumed;
+            if (step == ChunkStep.Trailers)
+            {
+                return await TrailersAsync(start, filled).ConfigureAwait(false);
+            }
+
+            if (start > 0)
+            {
+                buffer.AsSpan(start, filled - start).CopyTo(buffer);
+                filled -= start;
+                start = 0;
+            }
+
+            int n;
+            try
+            {
+                n = await ReadAsync(buffer.AsMemory(filled), head: false).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsIo(e))
+            {
+                return BodyReadFailure(e);
+            }
+
+            if (n == 0)
+            {
+                return BodyReadFailure(null);
+            }
+
+            filled += n;
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> TrailersAsync(int start, int filled)
+    {
+        var buffer = _in;
+        var parser = _trailerParser ??= new Http1HeadParser(trailers: true);
+        parser.Reset();
+        var max = _pool.MaxHeaderBytes;
+        while (true)
+        {
+            var step = filled > start ? parser.Parse(buffer.AsSpan(start, filled - start)) : HeadParse.Incomplete;
+            if (step == HeadParse.Invalid)
+            {
+                return Fail(UpstreamFailure.Error, parser.Error!, "reading upstream", true);
+            }
+
+            if (step == HeadParse.Complete)
+            {
+                if (parser.Length > max)
+                {
+                    return Fail(UpstreamFailure.Error, "upstream sent too big trailers", "reading upstream", true);
+                }
+
+                parser.Finish(buffer.AsSpan(start, parser.Length));
+                _request.Handler.OnTrailers(parser.Headers);
+                var extra = start + parser.Length < filled;
+                if (extra)
+                {
+                    _request.Context.LogError(LogLevel.Warn, "upstream sent data after final chunk while reading upstream");
+                }
+
+                return Done(discarded: false, reusable: !extra);
+            }
+
+            if (filled - start >= max)
+            {
+                return Fail(UpstreamFailure.Error, "upstream sent too big trailers", "reading upstream", true);
+            }
+
+            if (start > 0)
+            {
+                buffer.AsSpan(start, filled - start).CopyTo(buffer);
+                filled -= start;
+                start = 0;
+            }
+
+            int n;
+            try
+            {
+                n = await ReadAsync(buffer.AsMemory(filled), head: false).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsIo(e))
+            {
+                return BodyReadFailure(e);
+            }
+
+            if (n == 0)
+            {
+                return BodyReadFailure(null);
+            }
+
+            filled += n;
+        }
+    }
+
+    /// <summary>Writes a piece of the response to the client's side (direct or the response buffer); false when the client failed.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> DeliverAsync(Stream sink, ReadOnlyMemory<byte> data, CancellationToken clientToken)
+    {
+        _bodyBytesReceived += data.Length;
+        try
+        {
+            await sink.WriteAsync(data, clientToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            _clientError = e;
+            return false;
+        }
+    }
+
+    private Exception? _clientError;
+
+    /// <summary>
+    /// 101 Switching Protocols: the client's connection is upgraded and bytes flow both ways until the origin
+    /// closes; proxy_read_timeout is the idle time of the pair (any traffic re-arms it).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Http1Result> UpgradeAsync(ReadOnlyMemory<byte> early, CancellationToken clientToken)
+    {
+        var http = _request.Context.Http;
+        var feature = http.Features.Get<IHttpUpgradeFeature>();
+        if (feature is not { IsUpgradableRequest: true })
+        {
+            return Fail(UpstreamFailure.InvalidHeader, "upstream sent invalid header", "reading response header from upstream", true);
+        }
+
+        Stream client;
+        try
+        {
+            client = await feature.UpgradeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            return new Http1Result(new UpstreamOutcome { Client = ClientFailure.Closed, HeadReceived = true, RequestSent = true }, false, false);
+        }
+
+        var idle = _readTimeout;
+        Arm(_readCts, idle);
+        var token = _readCts.Token;
+        Task<bool>? upstream = null;
+        try
+        {
+            if (!early.IsEmpty)
+            {
+                await client.WriteAsync(early, token).ConfigureAwait(false);
+            }
+
+            upstream = ClientToOriginAsync(client, idle);
+            var buffer = _in;
+            while (true)
+            {
+                int n;
+                try
+                {
+                    n = await _stream.ReadAsync(buffer, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsIo(e) && !_readCts.IsCancellationRequested)
+                {
+                    // The origin broke its side: the upgraded connection ends, as when it closes.
+                    break;
+                }
+
+                if (n == 0)
+                {
+                    break;
+                }
+
+                _bytesReceived += n;
+                Arm(_readCts, idle);
+                await client.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
+            }
+
+            return Done(discarded: false, reusable: false);
+        }
+        catch (Exception e) when (IsIo(e))
+        {
+            if (_readCts.IsCancellationRequested && !_clientAborted && !_stopResponse)
+            {
+                return new Http1Result(new UpstreamOutcome
+                {
+                    Failure = UpstreamFailure.Timeout, Error = "upstream timed out (110: Connection timed out)", Action = "proxying upgraded connection",
+                    Level = LogLevel.Error, HeadReceived = true, RequestSent = true,
+                }, false, false);
+            }
+
+            return new Http1Result(new UpstreamOutcome { Client = ClientFailure.Closed, HeadReceived = true, RequestSent = true }, false, false);
+        }
+        finally
+        {
+            _stopResponse = true;
+            CancelQuietly(_readCts);
+            if (upstream is not null)
+            {
+                await upstream.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Client to origin on an upgraded connection; the client's end of stream half-closes the origin side.</summary>
+    private async Task<bool> ClientToOriginAsync(Stream client, TimeSpan idle)
+    {
+        var buffer = _out;
+        var token = _readCts.Token;
+        try
+        {
+            while (true)
+            {
+                var n = await client.ReadAsync(buffer, token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    if (_stream is SslStream ssl)
+                    {
+                        await ssl.ShutdownAsync().ConfigureAwait(false);
+                    }
+
+                    _socket.Shutdown(SocketShutdown.Send);
+                    return true;
+                }
+
+                Arm(_readCts, idle);
+                await _stream.WriteAsync(buffer.AsMemory(0, n), token).ConfigureAwait(false);
+                Interlocked.Add(ref _bodyBytesSent, n);
+            }
+        }
+        catch (Exception e) when (IsIo(e))
+        {
+            if (!_readCts.IsCancellationRequested)
+            {
+                // The client went away: stop the other direction too.
+                _clientAborted = true;
+                CancelQuietly(_readCts);
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Sends the request body (the client's stream, the buffered body or its temporary file) while the
+    /// response is read: with its length as is, without one re-chunked. Each write that waits is bounded by
+    /// proxy_send_timeout. A failure stops the reader unless the response head already arrived.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendBodyAsync()
+    {
+        var request = _request;
+        var body = request.Context.Http.Request.Body;
+        var buffer = _out;
+        var token = _writeCts.Token;
+        try
+        {
+            if (request.BodyLength is { } length)
+            {
+                var remaining = length;
+                while (remaining > 0)
+                {
+                    _bodyTouched = true;
+                    var n = await body.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining)), token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        throw new ClientBodyException(400, "client prematurely closed connection", LogLevel.Info);
+                    }
+
+                    await WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
+                    Interlocked.Add(ref _bodyBytesSent, n);
+                    remaining -= n;
+                }
+            }
+            else
+            {
+                while (true)
+                {
+                    _bodyTouched = true;
+                    var n = await body.ReadAsync(buffer.AsMemory(ChunkPrefix, buffer.Length - ChunkPrefix - 2), token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        "0\r\n\r\n"u8.CopyTo(buffer);
+                        await WriteAsync(buffer.AsMemory(0, 5)).ConfigureAwait(false);
+                        Interlocked.Add(ref _bodyBytesSent, 5);
+                        break;
+                    }
+
+                    var prefix = ChunkSizeLine(buffer, n);
+                    buffer[ChunkPrefix + n] = (byte)'\r';
+                    buffer[ChunkPrefix + n + 1] = (byte)'\n';
+                    var total = prefix + n + 2;
+                    await WriteAsync(buffer.AsMemory(ChunkPrefix - prefix, total)).ConfigureAwait(false);
+                    Interlocked.Add(ref _bodyBytesSent, total);
+                }
+            }
+
+            _bodyComplete = true;
+        }
+        catch (Exception e)
+        {
+            _bodyError = e;
+            if (!_stopBody && (e is ClientBodyException || _clientAborted || (!_headReceived && (_sendTimedOut || !IsIo(e)))))
+            {
+                // Nothing good can come from the origin any more: wake the reader.
+                _stopResponse = true;
+                CancelQuietly(_readCts);
+            }
+        }
+        finally
+        {
+            lock (_timerGate)
+            {
+                _bodyFinished = true;
+                if (_headPending)
+                {
+                    Arm(_readCts, _readTimeout);
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes "{size:x}\r\n" right before the data at <see cref="ChunkPrefix"/>; returns its length.</summary>
+    private static int ChunkSizeLine(byte[] buffer, int size)
+    {
+        Span<byte> hex = stackalloc byte[16];
+        Utf8Formatter.TryFormat(size, hex, out var digits, new StandardFormat('x'));
+        var length = digits + 2;
+        var at = ChunkPrefix - length;
+        hex[..digits].CopyTo(buffer.AsSpan(at));
+        buffer[ChunkPrefix - 2] = (byte)'\r';
+        buffer[ChunkPrefix - 1] = (byte)'\n';
+        return length;
+    }
+
+    /// <summary>A write to the origin; proxy_send_timeout when it has to wait.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    {
+        var write = _stream.WriteAsync(data, _writeCts.Token);
+        if (write.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        Arm(_writeCts, _sendTimeout);
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_clientAborted && !_stopBody)
+        {
+            _sendTimedOut = true;
+            throw;
+        }
+        finally
+        {
+            Disarm(_writeCts);
+        }
+    }
+
+    /// <summary>A read from the origin; proxy_read_timeout when it has to wait (for the head only once the request is sent).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadAsync(Memory<byte> buffer, bool head)
+    {
+        var read = _stream.ReadAsync(buffer, _readCts.Token);
+        int n;
+        if (read.IsCompletedSuccessfully)
+        {
+            n = read.Result;
+        }
+        else
+        {
+            if (head)
+            {
+                lock (_timerGate)
+                {
+                    _headPending = true;
+                    if (_bodyFinished)
+                    {
+                        Arm(_readCts, _readTimeout);
+                    }
+                }
+            }
+            else
+            {
+                Arm(_readCts, _readTimeout);
+            }
+
+            try
+            {
+                n = await read.ConfigureAwait(false);
+            }
+            finally
+            {
+                if (head)
+                {
+                    lock (_timerGate)
+                    {
+                        _headPending = false;
+                        Disarm(_readCts);
+                    }
+                }
+                else
+                {
+                    Disarm(_readCts);
+                }
+            }
+        }
+
+        _bytesReceived += n;
+        return n;
+    }
+
+    private static void Arm(CancellationTokenSource cts, TimeSpan timeout)
+    {
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            try
+            {
+                cts.CancelAfter(timeout);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private static void Disarm(CancellationTokenSource cts)
+    {
+        try
+        {
+            if (!cts.IsCancellationRequested)
+            {
+                cts.CancelAfter(Timeout.InfiniteTimeSpan);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private static bool IsIo(Exception e) =>
+        e is IOException or SocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException;
+
+    // ----- the request head -----
+
+    /// <summary>
+    /// Writes the request line, the headers the proxy built (Content-Length and Transfer-Encoding replaced by
+    /// the framing of the body actually sent) and, for a small body already in memory, the body itself, into
+    /// the write buffer. Returns the bytes to send.
+    /// </summary>
+    private int WriteHead(UpstreamRequest request, out bool bodyInHead)
+    {
+        var headers = request.Headers;
+        var size = request.Method.Length + Http1Strings.ByteCount(request.Target) + 13 + 2;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (name, value) = headers[i];
+            if (IsFraming(name))
+            {
+                continue;
+            }
+
+            if (!Http1Strings.IsSafe(name) || !Http1Strings.IsSafe(value))
+            {
+                throw new InvalidDataException($"invalid header \"{name}\" in the request to upstream");
+            }
+
+            size += Http1Strings.ByteCount(name) + Http1Strings.ByteCount(value) + 4;
+        }
+
+        if (!Http1Strings.IsSafe(request.Target) || !Http1Strings.IsSafe(request.Method))
+        {
+            throw new InvalidDataException("invalid request line to upstream");
+        }
+
+        size += 40;
+        var body = request.HasBody ? request.Context.Http.Request.Body : null;
+        long inMemory = body is not null && request.BodyLength is { } bl and > 0 and <= CoalesceLimit && body.GetType() == typeof(MemoryStream) ? bl : 0;
+        if (_out.Length < size + inMemory)
+        {
+            ArrayPool<byte>.Shared.Return(_out);
+            _out = ArrayPool<byte>.Shared.Rent((int)Math.Max(size + inMemory, WriteBufferSize));
+        }
+
+        var span = _out.AsSpan();
+        var at = Http1Strings.Write(request.Method, span);
+        span[at++] = (byte)' ';
+        at += Http1Strings.Write(request.Target, span[at..]);
+        (request.Version == UpstreamHttpVersion.Http10 ? " HTTP/1.0\r\n"u8 : " HTTP/1.1\r\n"u8).CopyTo(span[at..]);
+        at += 11;
+        var framed = false;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (name, value) = headers[i];
+            if (IsFraming(name))
+            {
+                if (!framed)
+                {
+                    at += WriteFraming(request, span[at..]);
+                    framed = true;
+                }
+
+                continue;
+            }
+
+            if (name.Length == 10 && name.Equals("Connection", StringComparison.OrdinalIgnoreCase)
+                && value.Contains("close", StringComparison.OrdinalIgnoreCase))
+            {
+                _sentClose = true;
+            }
+
+            at += Http1Strings.Write(name, span[at..]);
+            span[at++] = (byte)':';
+            span[at++] = (byte)' ';
+            at += Http1Strings.Write(value, span[at..]);
+            span[at++] = (byte)'\r';
+            span[at++] = (byte)'\n';
+        }
+
+        if (!framed)
+        {
+            at += WriteFraming(request, span[at..]);
+        }
+
+        span[at++] = (byte)'\r';
+        span[at++] = (byte)'\n';
+        bodyInHead = false;
+        if (inMemory > 0)
+        {
+            var target = span.Slice(at, (int)inMemory);
+            var copied = 0;
+            while (copied < target.Length)
+            {
+                var n = body!.Read(target[copied..]);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                copied += n;
+            }
+
+            if (copied == target.Length)
+            {
+                at += copied;
+                bodyInHead = true;
+                _bodyBytesSent = copied;
+            }
+            else
+            {
+                throw new InvalidDataException("the request body is shorter than its length");
+            }
+        }
+
+        return at;
+    }
+
+    private static bool IsFraming(string name) =>
+        (name.Length == 14 && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+        || (name.Length == 17 && name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase));
+
+    private static int WriteFraming(UpstreamRequest request, Span<byte> span)
+    {
+        if (!request.HasBody)
+        {
+            return 0;
+        }
+
+        if (request.BodyLength is { } length)
+        {
+            "Content-Length: "u8.CopyTo(span);
+            Utf8Formatter.TryFormat(length, span[16..], out var digits);
+            span[16 + digits] = (byte)'\r';
+            span[17 + digits] = (byte)'\n';
+            return 18 + digits;
+        }
+
+        "Transfer-Encoding: chunked\r\n"u8.CopyTo(span);
+        return 28;
+    }
+
+    // ----- outcomes -----
+
+    private Http1Result Done(bool discarded, bool reusable)
+    {
+        var keep = reusable && !_stopResponse && _bodyComplete && !_sentClose && !_parser.ConnectionClose && !_clientAborted;
+        if (_bodyRunning && !_bodyComplete)
+        {
+            // The origin answered completely before it took the whole body: the connection is done for.
+            keep = false;
+        }
+
+        return new Http1Result(UpstreamOutcome.Success(discarded), keep, false);
+    }
+
+    private Http1Result Fail(UpstreamFailure failure, string error, string action, bool headReceived) =>
+        new(new UpstreamOutcome
+        {
+            Failure = failure, Error = error, Action = action, Level = LogLevel.Error, RequestSent = _requestSent, HeadReceived = headReceived,
+        }, false, false);
+
+    private Http1Result Fail(UpstreamOutcome outcome, bool headReceived) => new(outcome with { HeadReceived = headReceived }, false, false);
+
+    private Http1Result TooBig() => Fail(UpstreamFailure.InvalidHeader, "upstream sent too big header", "reading response header from upstream", false);
+
+    private Http1Result ClientClosed() =>
+        new(new UpstreamOutcome { Client = ClientFailure.Closed, RequestSent = _requestSent, HeadReceived = _headReceived }, false, false);
+
+    /// <summary>The response head did not arrive: why, in the order YarpTransport asks.</summary>
+    private Http1Result HeadReadFailure(Exception? e, bool reused)
+    {
+        if (_bodyError is ClientBodyException body)
+        {
+            return new Http1Result(new UpstreamOutcome
+            {
+                ClientBodyStatus = body.Status, Error = body.Message, Level = body.Level, Action = ClientBodyException.Action,
+            }, false, false);
+        }
+
+        if (_clientAborted)
+        {
+            return ClientClosed();
+        }
+
+        if (_sendTimedOut)
+        {
+            return Fail(UpstreamFailure.Timeout, "upstream timed out (110: Connection timed out)", "sending request to upstream", false);
+        }
+
+        if (e is OperationCanceledException && _readCts.IsCancellationRequested && !_stopResponse)
+        {
+            return Fail(UpstreamFailure.Timeout, "upstream timed out (110: Connection timed out)", "reading response header from upstream", false);
+        }
+
+        if (reused && _bytesReceived == 0 && e is not OperationCanceledException && CanRetry())
+        {
+            return new Http1Result(default, false, Retry: true);
+        }
+
+        // The body could not be sent: that failure is the one to report.
+        if (!_bodyComplete && _bodyError is { } sendError && IsIo(sendError))
+        {
+            return Fail(SendFailure(sendError), false);
+        }
+
+        var action = _bodyComplete ? "reading response header from upstream" : "sending request to upstream";
+        if (FindSocketError(e) is { } se)
+        {
+            var op = _bodyComplete ? "recv()" : "send()";
+            return Fail(UpstreamFailure.Error, $"{op} failed ({UpstreamConnector.Errno(se)})", action, false);
+        }
+
+        return Fail(UpstreamFailure.Error, "upstream prematurely closed connection", action, false);
+    }
+
+    private UpstreamOutcome SendFailure(Exception e)
+    {
+        if (_sendTimedOut)
+        {
+            return new UpstreamOutcome
+            {
+                Failure = UpstreamFailure.Timeout, Error = "upstream timed out (110: Connection timed out)", Action = "sending request to upstream",
+                Level = LogLevel.Error, RequestSent = true,
+            };
+        }
+
+        var error = FindSocketError(e) is { } se ? $"send() failed ({UpstreamConnector.Errno(se)})" : "upstream prematurely closed connection";
+        return new UpstreamOutcome { Failure = UpstreamFailure.Error, Error = error, Action = "sending request to upstream", Level = LogLevel.Error, RequestSent = true };
+    }
+
+    /// <summary>The body failed after the head went to the client.</summary>
+    private Http1Result BodyReadFailure(Exception? e)
+    {
+        if (_bodyError is ClientBodyException body)
+        {
+            return new Http1Result(new UpstreamOutcome
+            {
+                ClientBodyStatus = body.Status, Error = body.Message, Level = body.Level, Action = ClientBodyException.Action, HeadReceived = true, RequestSent = true,
+            }, false, false);
+        }
+
+        if (_clientAborted)
+        {
+            return ClientClosed();
+        }
+
+        if (e is OperationCanceledException && _readCts.IsCancellationRequested && !_stopResponse)
+        {
+            return Fail(UpstreamFailure.Timeout, "upstream timed out (110: Connection timed out)", "reading upstream", true);
+        }
+
+        var error = FindSocketError(e) is { } se ? $"recv() failed ({UpstreamConnector.Errno(se)})" : "upstream prematurely closed connection";
+        return Fail(UpstreamFailure.Error, error, "reading upstream", true);
+    }
+
+    private Http1Result ClientWriteFailure()
+    {
+        var client = FindInChain<ClientSendTimeoutException>(_clientError) is not null ? ClientFailure.TimedOut : ClientFailure.Closed;
+        return new Http1Result(new UpstreamOutcome { Client = client, HeadReceived = true, RequestSent = true }, false, false);
+    }
+
+    private static SocketException? FindSocketError(Exception? e) => FindInChain<SocketException>(e);
+
+    private static T? FindInChain<T>(Exception? e) where T : Exception
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is T t)
+            {
+                return t;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,261 @@
+using System.Net.Sockets;
+
+namespace Portico.Upstreams.Transport.Http1;
+
+/// <summary>
+/// The connections of Portico's HTTP/1 transport to one peer with one set of connection settings (nginx's
+/// upstream keepalive cache, per peer instead of per group). Idle connections are kept while the settings
+/// allow it: at most <c>keepalive</c> of them (the least recently used is closed beyond that), each closed
+/// after <c>keepalive_timeout</c> idle, after <c>keepalive_requests</c> requests or once older than
+/// <c>keepalive_time</c>; one the peer closed while idle is noticed and dropped before it is handed out.
+/// <c>max_conns</c> bounds the connections in use. The lock is this pool's alone, held only to push or pop
+/// the idle list, never across an await or a system call.
+/// </summary>
+public sealed class Http1Pool : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly List<Http1Connection> _idle = [];
+    private readonly TimeProvider _time;
+    private ITimer? _sweeper;
+    private int _active;
+    private int _open;
+    private long _opened;
+    private bool _disposed;
+
+    public Http1Pool(UpstreamPeer peer, UpstreamConnectionOptions options, TimeProvider? time = null)
+    {
+        Peer = peer;
+        Options = options;
+        _time = time ?? TimeProvider.System;
+        Connector = new UpstreamConnector(peer, options);
+        MaxHeaderBytes = Math.Max(64, options.MaxHeaderBytes);
+    }
+
+    public UpstreamPeer Peer { get; }
+    public UpstreamConnectionOptions Options { get; }
+    internal UpstreamConnector Connector { get; }
+    internal Http1ValueCache Values { get; } = new();
+    internal TimeProvider Time => _time;
+    internal int MaxHeaderBytes { get; }
+
+    /// <summary>Upstream keepalive is on: connections may be reused.</summary>
+    public bool KeepaliveEnabled => Options.KeepaliveTimeout is { } t && t > TimeSpan.Zero;
+
+    /// <summary>Connections idle in the pool now.</summary>
+    public int IdleCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _idle.Count;
+            }
+        }
+    }
+
+    /// <summary>Connections open now (idle and in use).</summary>
+    public int OpenCount => Volatile.Read(ref _open);
+
+    /// <summary>Connections in use by an exchange now.</summary>
+    public int ActiveCount => Volatile.Read(ref _active);
+
+    /// <summary>Connections opened since the pool was created.</summary>
+    public long OpenedTotal => Interlocked.Read(ref _opened);
+
+    public bool Disposed => Volatile.Read(ref _disposed);
+
+    /// <summary>max_conns: takes a slot for one exchange; false when the peer has as many connections in use as allowed.</summary>
+    internal bool TryEnter()
+    {
+        var active = Interlocked.Increment(ref _active);
+        if (Options.MaxConns > 0 && active > Options.MaxConns)
+        {
+            Interlocked.Decrement(ref _active);
+            return false;
+        }
+
+        return true;
+    }
+
+    internal void Exit() => Interlocked.Decrement(ref _active);
+
+    /// <summary>The most recently used idle connection that is still good, or null.</summary>
+    internal Http1Connection? TakeIdle()
+    {
+        if (!KeepaliveEnabled)
+        {
+            return null;
+        }
+
+        var now = _time.GetTimestamp();
+        while (true)
+        {
+            Http1Connection? c;
+            lock (_gate)
+            {
+                if (_idle.Count == 0)
+                {
+                    return null;
+                }
+
+                c = _idle[^1];
+                _idle.RemoveAt(_idle.Count - 1);
+            }
+
+            if (!Expired(c, now) && !c.PeerClosedWhileIdle())
+            {
+                return c;
+            }
+
+            Close(c);
+        }
+    }
+
+    /// <summary>Opens a new connection (connect timeout, proxy_bind, TLS as configured).</summary>
+    internal async ValueTask<Http1Connection> OpenAsync(UpstreamRequest request, CancellationToken cancellationToken)
+    {
+        var (stream, socket) = await Connector.ConnectAsync(request, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _open);
+        Interlocked.Increment(ref _opened);
+        return new Http1Connection(this, socket, stream, _time.GetTimestamp());
+    }
+
+    /// <summary>Gives a connection back after an exchange: kept idle when it may serve another request, else closed.</summary>
+    internal void Return(Http1Connection c, bool reusable)
+    {
+        var now = _time.GetTimestamp();
+        if (!reusable || !KeepaliveEnabled || c.Requests >= Options.KeepaliveRequests || _time.GetElapsedTime(c.Created, now) >= Options.KeepaliveTime)
+        {
+            Close(c);
+            return;
+        }
+
+        c.IdleSince = now;
+        Http1Connection? evicted = null;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                evicted = c;
+            }
+            else
+            {
+                if (Options.KeepaliveConnections > 0 && _idle.Count >= Options.KeepaliveConnections)
+                {
+                    evicted = _idle[0];
+                    _idle.RemoveAt(0);
+                }
+
+                _idle.Add(c);
+                _sweeper ??= StartSweeper();
+            }
+        }
+
+        if (evicted is not null)
+        {
+            Close(evicted);
+        }
+    }
+
+    internal void Close(Http1Connection c)
+    {
+        if (c.Close())
+        {
+            Interlocked.Decrement(ref _open);
+        }
+    }
+
+    private bool Expired(Http1Connection c, long now) =>
+        Options.KeepaliveTimeout is not { } timeout || _time.GetElapsedTime(c.IdleSince, now) >= timeout;
+
+    private ITimer StartSweeper()
+    {
+        var timeout = Options.KeepaliveTimeout!.Value;
+        var period = TimeSpan.FromTicks(Math.Clamp(timeout.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        return _time.CreateTimer(static s => ((Http1Pool)s!).Sweep(), this, period, period);
+    }
+
+    /// <summary>Closes idle connections past keepalive_timeout and those the peer closed (nginx's keepalive close handler).</summary>
+    internal void Sweep()
+    {
+        var now = _time.GetTimestamp();
+        Http1Connection[] idle;
+        lock (_gate)
+        {
+            if (_idle.Count == 0)
+            {
+                return;
+            }
+
+            idle = [.. _idle];
+        }
+
+        List<Http1Connection>? closing = null;
+        foreach (var c in idle)
+        {
+            if (Expired(c, now) || c.PeerClosedWhileIdle())
+            {
+                (closing ??= []).Add(c);
+            }
+        }
+
+        if (closing is null)
+        {
+            return;
+        }
+
+        for (var i = closing.Count - 1; i >= 0; i--)
+        {
+            lock (_gate)
+            {
+                // Taken by a request meanwhile: that request checks it again itself.
+                if (!_idle.Remove(closing[i]))
+                {
+                    closing.RemoveAt(i);
+                }
+            }
+        }
+
+        foreach (var c in closing)
+        {
+            Close(c);
+        }
+    }
+
+    /// <summary>Closes the idle connections; connections in use are closed when their exchange ends.</summary>
+    public void Dispose()
+    {
+        Http1Connection[] idle;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            idle = [.. _idle];
+            _idle.Clear();
+            _sweeper?.Dispose();
+            _sweeper = null;
+        }
+
+        foreach (var c in idle)
+        {
+            Close(c);
+        }
+    }
+
+    /// <summary>SelectRead on an idle socket: data or end of stream means the connection cannot be reused.</summary>
+    internal static bool Readable(Socket socket)
+    {
+        try
+        {
+            return socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+}
