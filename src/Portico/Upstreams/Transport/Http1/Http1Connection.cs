@@ -364,6 +364,20 @@ public sealed class Http1Connection
             Headers = parser.Headers,
         };
 
+        var response = request.Context.Http.Response;
+        if (!response.HasStarted)
+        {
+            // As YARP's forwarder does before the head goes to the proxy: the status, and a reason phrase the
+            // origin chose that is not the standard one.
+            response.StatusCode = parser.Status;
+            if (parser.Reason is { } reason && !ReferenceEquals(reason, "OK")
+                && !reason.Equals(Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(parser.Status), StringComparison.Ordinal)
+                && request.Context.Http.Features.Get<IHttpResponseFeature>() is { } feature)
+            {
+                feature.ReasonPhrase = reason;
+            }
+        }
+
         var disposition = await request.Handler.OnResponseHeadAsync(head).ConfigureAwait(false);
         var noBody = parser.Status is 204 or 304 || (parser.Status < 200 && parser.Status != 101) || IsHead(request.Method);
         if (disposition == ResponseDisposition.Discard)
