@@ -173,6 +173,7 @@ public sealed class Http1Connection
         _bodyTask = default;
         _bodyRunning = false;
         _bodyError = null;
+        _bodyLastWrite = false;
         _bodyComplete = false;
         _bodyTouched = false;
         _sentClose = false;
@@ -255,21 +256,33 @@ public sealed class Http1Connection
             _bodyTask = SendBodyAsync();
         }
 
+        Http1Result result = default;
         try
         {
-            return await ReceiveAsync(reused, clientToken).ConfigureAwait(false);
+            result = await ReceiveAsync(reused, clientToken).ConfigureAwait(false);
         }
         finally
         {
             if (_bodyRunning)
             {
-                // The response is complete (or failed) while the body still goes out: stop sending it.
-                _stopBody = true;
-                CancelQuietly(_writeCts);
+                // A body whose last write is still finishing after a successful answer is waited for (the origin
+                // took the rest; only the completion is late); otherwise the origin answered without the body.
+                if (!_bodyTask.IsCompleted && (!_bodyLastWrite || !result.Outcome.IsSuccess || _status >= 400))
+                {
+                    // The response is complete (or failed) while the body still goes out: stop sending it.
+                    _stopBody = true;
+                    CancelQuietly(_writeCts);
+                }
+
+                // Either stopped, or only its last write is finishing (bounded by proxy_send_timeout).
                 await _bodyTask.ConfigureAwait(false);
             }
         }
+
+        return result.Reusable && !_bodyComplete ? result with { Reusable = false } : result;
     }
+
+    private volatile bool _bodyLastWrite;
 
     /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -794,6 +807,11 @@ public sealed class Http1Connection
                         throw new ClientBodyException(400, "client prematurely closed connection", LogLevel.Info);
                     }
 
+                    if (n == remaining)
+                    {
+                        _bodyLastWrite = true;
+                    }
+
                     await WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
                     Interlocked.Add(ref _bodyBytesSent, n);
                     remaining -= n;
@@ -808,6 +826,7 @@ public sealed class Http1Connection
                     if (n == 0)
                     {
                         "0\r\n\r\n"u8.CopyTo(buffer);
+                        _bodyLastWrite = true;
                         await WriteAsync(buffer.AsMemory(0, 5)).ConfigureAwait(false);
                         Interlocked.Add(ref _bodyBytesSent, 5);
                         break;
@@ -1112,13 +1131,9 @@ public sealed class Http1Connection
 
     private Http1Result Done(bool discarded, bool reusable)
     {
-        var keep = reusable && !_stopResponse && _bodyComplete && !_sentClose && !_parser.ConnectionClose && !_clientAborted;
-        if (_bodyRunning && !_bodyComplete)
-        {
-            // The origin answered completely before it took the whole body: the connection is done for.
-            keep = false;
-        }
-
+        // A body not completely sent by then (the origin answered early) makes the connection unusable: checked
+        // once the body loop has ended.
+        var keep = reusable && !_stopResponse && !_sentClose && !_parser.ConnectionClose && !_clientAborted;
         return new Http1Result(UpstreamOutcome.Success(discarded), keep, false);
     }
 
