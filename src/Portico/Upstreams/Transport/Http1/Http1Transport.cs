@@ -112,7 +112,18 @@ public sealed class Http1Transport : IUpstreamTransport
                 }
 
                 connection.StartClock(started);
-                var result = await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false);
+                Http1Result result;
+                try
+                {
+                    result = await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // The proxy's head handler failed: the connection is in an unknown state.
+                    pool.Close(connection);
+                    throw;
+                }
+
                 if (result.Retry)
                 {
                     // Stale: the peer closed the pooled connection before this request reached it.
