@@ -260,7 +260,7 @@ def start_proxy(kind, root, tls=None, return_only=False):
             env.update({"PORTICO_INLINE_SCHEDULING": "0", "PORTICO_LARGE_BLOCKS": "0"})
         if kind == "portico-yarp":
             # The A/B row for the upstream transport: YARP's forwarder for HTTP/1.1 origins too.
-            env.update({"PORTICO_HTTP1_TRANSPORT": "yarp"})
+            env.update({"PORTICO_UPSTREAM_TRANSPORT": "yarp"})
         return Proc(kind, [str(exe), "-p", str(root), "-c", str(conf)], PROXY_CPU, env=env)
     raise ValueError(kind)
 
