@@ -24,8 +24,10 @@ public sealed class HealthCheckSettings : Settings<HealthCheckSettings>
 /// blocks, the snapshot's groups (explicit and implicit), the $upstream_* variables, and the background
 /// work of the active snapshot (health checks, DNS re-resolution).
 /// </summary>
-public sealed class UpstreamModule : PorticoModule
+public sealed class UpstreamModule : PorticoModule, Admin.IApiModule
 {
+    public void RegisterApi(Admin.ApiRouter router) => UpstreamsApi.Register(router);
+
     public override string Name => "upstream";
 
     public override void Register(DirectiveRegistry r)
