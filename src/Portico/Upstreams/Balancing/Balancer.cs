@@ -74,6 +74,7 @@ public abstract class BalancedIterator : PeerIterator
     private bool _busy;
     private bool _full;
     private bool _disabled;
+    private bool _started;
 
     protected BalancedIterator(Balancer owner)
     {
@@ -102,11 +103,13 @@ public abstract class BalancedIterator : PeerIterator
         _busy = false;
         _full = false;
         peer = null!;
-        if (_remaining <= 0)
+        // nginx asks the balancer for the first peer whatever the tries (every server down: "no live upstreams").
+        if (_remaining <= 0 && _started)
         {
             return false;
         }
 
+        _started = true;
         Now = Owner.NowMs;
         for (var guard = 0; guard < 4 * (Set.All.Count + 2); guard++)
         {
