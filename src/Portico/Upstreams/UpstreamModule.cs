@@ -303,6 +303,7 @@ public sealed class UpstreamModule : PorticoModule, Admin.IApiModule
             snapshot.Services.State.Retain(TransportPool.StatePrefix, registry.LiveStateKeys);
             snapshot.Services.State.Retain(UpstreamRegistry.PeerStatePrefix, registry.LiveStateKeys);
             snapshot.Services.State.Retain(UpstreamRegistry.GroupStatePrefix, registry.LiveStateKeys);
+            snapshot.Services.State.Retain(UpstreamRegistry.DnsStatePrefix, registry.LiveStateKeys);
             registry.Activate(snapshot);
         }
     }
