@@ -211,11 +211,29 @@ public sealed class UpstreamFailoverTests
         }
 
         Assert.Equal(2, maxInside);
+    }
 
-        // Without a queue, a request finding every slot taken gets 502.
-        Assert.True(await portico.ReloadAsync(Http($"upstream backend {{ server {origin.Address} max_conns=1; }}", "proxy_pass http://backend;")));
-        var gate = new TaskCompletionSource();
-        Assert.NotNull(gate);
+    [Fact]
+    public async Task MaxConnsWithoutQueueAnswers502WhenEverySlotIsTaken()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var inside = 0;
+        await using var origin = await TestOrigin.StartAsync(async ctx =>
+        {
+            Interlocked.Increment(ref inside);
+            await release.Task;
+            await ctx.Response.WriteAsync("ok");
+        });
+        await using var portico = await PorticoInstance.StartAsync(Http(
+            $"upstream backend {{ server {origin.Address} max_conns=1; server 127.0.0.1:1 down; }}",
+            "proxy_pass http://backend;"));
+        var first = portico.Client.GetAsync("/");
+        await ProxyTest.WaitUntilAsync(() => Volatile.Read(ref inside) == 1, "one request at the origin");
+        Assert.Equal(502, (int)(await portico.Client.GetAsync("/")).StatusCode);
+        release.SetResult();
+        Assert.Equal(200, (int)(await first).StatusCode);
+        Assert.Equal(1, Volatile.Read(ref inside));
+        Assert.Contains("no live upstreams", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
     }
 
     private static void InterlockedMax(ref int target, int value)
