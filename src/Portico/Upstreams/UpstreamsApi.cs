@@ -375,13 +375,14 @@ internal static class UpstreamsApi
             return false;
         }
 
-        var addresses = UpstreamRegistry.ResolveHost(host);
-        if (addresses is null || addresses.Count == 0 || port is < 1 or > 65535)
+        // An address only: resolving a name here would block the request's I/O thread (rule 7).
+        var literal = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
+        if (!IPAddress.TryParse(literal, out var ip) || port is < 1 or > 65535)
         {
             return false;
         }
 
-        endPoint = new IPEndPoint(addresses[0], port);
+        endPoint = new IPEndPoint(ip, port);
         return true;
     }
 
