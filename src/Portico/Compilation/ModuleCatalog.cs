@@ -19,6 +19,7 @@ public static class ModuleCatalog
         new Headers.HeadersModule(),
         new Upstreams.UpstreamModule(),
         new Proxy.ProxyModule(),
+        new Admin.ApiModule(),
         new Logging.LogModule(),
         new Tls.SslModule(),
         new Tls.Http2Module(),

@@ -64,6 +64,11 @@ public sealed class ProxyHandler : ContentHandler
             iterator = group!.Balancer.Begin(r);
         }
 
+        if (loc.NextUpstreamTries > 0 || loc.NextUpstreamTimeout > TimeSpan.Zero)
+        {
+            iterator = new LimitedPeerIterator(iterator, loc.NextUpstreamTries, loc.NextUpstreamTimeout, loc.Time);
+        }
+
         var run = new ProxyRun(url);
         ProxyRun.Set(r, run);
         var target = ProxyRequestBuilder.Target(r, loc, url);
@@ -135,10 +140,53 @@ public sealed class ProxyHandler : ContentHandler
         ProxyResponse? response = null;
         try
         {
-            while (iterator.TryNext(out var peer))
+            long queued = -1;
+            while (true)
             {
+                if (!iterator.TryNext(out var peer))
+                {
+                    if (!iterator.Busy)
+                    {
+                        break;
+                    }
+
+                    // No peer can be chosen now: wait in the queue for a slot (Plus), or "no live upstreams".
+                    if (group?.Spec?.Queue is int limit && group.State is { } groupState)
+                    {
+                        var waitStart = loc.Time.GetTimestamp();
+                        var remaining = group.Spec.QueueTimeout - TimeSpan.FromMilliseconds(Math.Max(0, queued));
+                        if (remaining > TimeSpan.Zero && await groupState.Queue.WaitAsync(limit, remaining, loc.Time, r.Http.RequestAborted, () => AnyAvailable(group)).ConfigureAwait(false))
+                        {
+                            queued = Math.Max(0, queued) + (long)loc.Time.GetElapsedTime(waitStart).TotalMilliseconds;
+                            continue;
+                        }
+
+                        if (r.Http.RequestAborted.IsCancellationRequested)
+                        {
+                            return ClientGone(r, ClientFailure.Closed);
+                        }
+
+                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + group.Name + target);
+                        r.LogError(LogLevel.Error, (groupState.Queue.Waiting >= limit ? "upstream queue is full" : "upstream queue timed out") + " while connecting to upstream");
+                    }
+                    else
+                    {
+                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + (group?.Name ?? string.Empty) + target);
+                        r.LogError(LogLevel.Error, "no live upstreams while connecting to upstream");
+                    }
+
+                    states.Add(group?.Name ?? string.Empty).Status = 502;
+                    outcome = new UpstreamOutcome { Failure = UpstreamFailure.NoLive };
+                    break;
+                }
+
                 r.SetItem(RequestLogFormat.UpstreamLogKey, schema + peer.Name + (peer.IsUnix ? ":" : string.Empty) + target);
                 var state = states.Add(peer.Name);
+                if (queued >= 0)
+                {
+                    state.QueueTime = queued;
+                }
+
                 request.Body = setBody is not null ? new MemoryStream(setBody, writable: false)
                     : buffered is not null ? buffered.OpenRead()
                     : streamed is not null ? streamed
@@ -197,7 +245,12 @@ public sealed class ProxyHandler : ContentHandler
                     outcome = outcome with { Failure = statusFailure };
                 }
 
-                iterator.Report(peer, failure);
+                iterator.Report(peer, failure, state);
+                if (iterator.Disabled)
+                {
+                    r.LogError(LogLevel.Warn, "upstream server temporarily disabled while " + (outcome.Action ?? "reading response header from upstream"));
+                }
+
                 if (outcome.IsSuccess)
                 {
                     return Finish(r, response);
@@ -271,7 +324,21 @@ public sealed class ProxyHandler : ContentHandler
         }
 
         r.Http.Response.Headers.Clear();
-        return r.Finish(UpstreamFailures.ClientStatus(outcome.Failure));
+        return r.Finish(outcome.Failure == UpstreamFailure.NoLive ? 502 : UpstreamFailures.ClientStatus(outcome.Failure));
+    }
+
+    /// <summary>Whether some peer of the group could take a request now (a queued request stops waiting).</summary>
+    private static bool AnyAvailable(UpstreamGroup group)
+    {
+        foreach (var p in group.Current.All)
+        {
+            if (!p.IsDown && !p.IsDraining && p.State.Health == HealthState.Healthy && (p.MaxConns == 0 || p.State.Active < p.MaxConns))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool HasHeader(List<KeyValuePair<string, string>> headers, string name)
@@ -488,4 +555,51 @@ public sealed class ProxyHandler : ContentHandler
             return true;
         }
     }
+}
+
+/// <summary>
+/// proxy_next_upstream_tries and proxy_next_upstream_timeout around a balancer's iterator: no further peer
+/// once that many were tried or that much time passed since the first one.
+/// </summary>
+internal sealed class LimitedPeerIterator(PeerIterator inner, int maxTries, TimeSpan timeout, TimeProvider time) : PeerIterator
+{
+    private readonly long _start = time.GetTimestamp();
+    private int _taken;
+
+    public override int Remaining
+    {
+        get
+        {
+            if (timeout > TimeSpan.Zero && _taken > 0 && time.GetElapsedTime(_start) >= timeout)
+            {
+                return 0;
+            }
+
+            var left = inner.Remaining;
+            return maxTries > 0 ? Math.Min(left, maxTries - _taken) : left;
+        }
+    }
+
+    public override bool Busy => inner.Busy;
+    public override bool Full => inner.Full;
+    public override bool Disabled => inner.Disabled;
+
+    public override bool TryNext(out UpstreamPeer peer)
+    {
+        if (_taken > 0 && Remaining <= 0)
+        {
+            peer = null!;
+            return false;
+        }
+
+        if (!inner.TryNext(out peer))
+        {
+            return false;
+        }
+
+        _taken++;
+        return true;
+    }
+
+    public override void Report(UpstreamPeer peer, UpstreamFailure failure) => inner.Report(peer, failure);
 }

@@ -71,6 +71,15 @@ public sealed class ProxyLocation
     public required bool InterceptErrors { get; init; }
     public required UpstreamTimeouts Timeouts { get; init; }
     public required UpstreamFailure NextUpstream { get; init; }
+
+    /// <summary>proxy_next_upstream_tries (0: unlimited).</summary>
+    public int NextUpstreamTries { get; init; }
+
+    /// <summary>proxy_next_upstream_timeout (zero: unlimited).</summary>
+    public TimeSpan NextUpstreamTimeout { get; init; }
+
+    /// <summary>The host's clock (queue waits, next_upstream_timeout).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
     public required long MemoryBuffers { get; init; }
     public required long MaxTempFileSize { get; init; }
     public required long TempFileWriteSize { get; init; }
@@ -165,6 +174,18 @@ internal static class ProxyCompiler
                 return;
             }
 
+            if (group.Spec is { Keepalive: { } n } upstream)
+            {
+                // ngx_http_upstream_keepalive_module as of nginx 1.28 (the proxy's defaults follow 1.28 too):
+                // idle connections are cached only when the upstream block says "keepalive N".
+                var scope = upstream.KeepaliveLocal ? pass.Source.File + ":" + pass.Source.Line : null;
+                var timeout = upstream.KeepaliveTimeout ?? TimeSpan.FromSeconds(60);
+                var requests = upstream.KeepaliveRequests ?? 1000;
+                var time = upstream.KeepaliveTime ?? TimeSpan.FromHours(1);
+                plain = plain.WithKeepalive(n, timeout, requests, time, scope);
+                secure = secure?.WithKeepalive(n, timeout, requests, time, scope);
+            }
+
             var options = url.Https ? secure! : plain;
             foreach (var peer in group.Peers)
             {
@@ -231,6 +252,9 @@ internal static class ProxyCompiler
             InterceptErrors = s.InterceptErrors == true,
             Timeouts = new UpstreamTimeouts(s.ConnectTimeout ?? TimeSpan.FromSeconds(60), s.SendTimeout ?? TimeSpan.FromSeconds(60), s.ReadTimeout ?? TimeSpan.FromSeconds(60)),
             NextUpstream = s.NextUpstream ?? UpstreamFailures.DefaultNextUpstream,
+            NextUpstreamTries = (int)Math.Min(int.MaxValue, s.NextUpstreamTries ?? 0),
+            NextUpstreamTimeout = s.NextUpstreamTimeout ?? TimeSpan.Zero,
+            Time = snapshot.Services.Time,
             MemoryBuffers = buffers.Number * buffers.Size,
             MaxTempFileSize = s.EffectiveMaxTempFileSize,
             TempFileWriteSize = s.EffectiveTempFileWriteSize,

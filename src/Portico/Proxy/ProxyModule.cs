@@ -74,6 +74,9 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
         Add(r, "proxy_ssl_server_name", Loc, Arity.Flag, c => Ssl(c).SslServerName = c.Flag(0));
         Add(r, "proxy_ssl_name", Loc, Arity.One, c => Ssl(c).SslName = c.Template(0));
         Add(r, "proxy_ssl_session_reuse", Loc, Arity.Flag, c => Ssl(c).SslSessionReuse = c.Flag(0));
+        Add(r, "proxy_next_upstream", Loc, Arity.OneOrMore, c => c.Loc<ProxySettings>().NextUpstream = NextUpstreamPolicy.Parse(c));
+        Add(r, "proxy_next_upstream_tries", Loc, Arity.One, c => c.Loc<ProxySettings>().NextUpstreamTries = c.Number(0));
+        Add(r, "proxy_next_upstream_timeout", Loc, Arity.One, c => c.Loc<ProxySettings>().NextUpstreamTimeout = c.Time(0));
     }
 
     private void Add(DirectiveRegistry r, string name, Ctx contexts, Arity arity, DirectiveHandler handler, bool repeatable = false) =>

@@ -62,6 +62,12 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         var loc = _loc;
         _states.ResponseHeaders = head.Headers;
         var status = head.Status;
+        if (_states.Attempts.Count > 0)
+        {
+            // $upstream_status is known from the response head on (add_header and logs read it).
+            _states.Attempts[^1].Status = status;
+        }
+
         var response = r.Http.Response;
 
         if (status >= 300)

@@ -97,8 +97,14 @@ public sealed class ProxySettings : Settings<ProxySettings>
     /// <summary>Where the size directives were written, for nginx's consistency errors.</summary>
     public Directive? SizesAt { get; set; }
 
-    /// <summary>proxy_next_upstream (the directive comes with the upstreams work; nginx's default applies).</summary>
+    /// <summary>proxy_next_upstream.</summary>
     public UpstreamFailure? NextUpstream { get; set; }
+
+    /// <summary>proxy_next_upstream_tries (0: unlimited).</summary>
+    public long? NextUpstreamTries { get; set; }
+
+    /// <summary>proxy_next_upstream_timeout (0: unlimited).</summary>
+    public TimeSpan? NextUpstreamTimeout { get; set; }
 
     public SslProtocols? SslProtocols { get; set; }
     public bool? SslVerify { get; set; }
@@ -178,6 +184,8 @@ public sealed class ProxySettings : Settings<ProxySettings>
         LimitRate ??= parent.LimitRate;
         TempPath ??= parent.TempPath;
         NextUpstream ??= parent.NextUpstream ?? UpstreamFailures.DefaultNextUpstream;
+        NextUpstreamTries ??= parent.NextUpstreamTries ?? 0;
+        NextUpstreamTimeout ??= parent.NextUpstreamTimeout ?? TimeSpan.Zero;
         SslProtocols ??= parent.SslProtocols ?? (System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13);
         SslVerify ??= parent.SslVerify ?? false;
         SslVerifyDepth ??= parent.SslVerifyDepth ?? 1;

@@ -125,3 +125,30 @@ public static class UpstreamFailures
         return (policy & failure) == failure;
     }
 }
+
+/// <summary>proxy_next_upstream (and grpc_/fastcgi_ twins): nginx's bitmask of failure words.</summary>
+public static class NextUpstreamPolicy
+{
+    /// <summary>ngx_conf_set_bitmask_slot over ngx_http_proxy_next_upstream_masks; "off" wins over the rest.</summary>
+    public static UpstreamFailure Parse(Config.Directives.DirectiveCall c)
+    {
+        var policy = UpstreamFailure.None;
+        for (var i = 0; i < c.Count; i++)
+        {
+            var word = c[i];
+            if (word is "updating" || !UpstreamFailures.TryParse(word, out var flag))
+            {
+                throw c.InvalidValue(i);
+            }
+
+            if ((policy & flag) != 0)
+            {
+                c.Warn($"duplicate value \"{word}\"");
+            }
+
+            policy |= flag;
+        }
+
+        return (policy & UpstreamFailure.Off) != 0 ? UpstreamFailure.Off : policy;
+    }
+}

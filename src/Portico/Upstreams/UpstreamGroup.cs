@@ -4,9 +4,11 @@ using System.Net.Sockets;
 namespace Portico.Upstreams;
 
 /// <summary>
-/// One server of an upstream group: an address to connect to, the name nginx shows for it
-/// ("127.0.0.1:8080", "[::1]:80", "unix:/run/app.sock") and its live state, which outlives reloads
-/// (kept by identity in the host's state store).
+/// One server of an upstream group as the current configuration (or the API, or DNS) describes it: the
+/// address, nginx's peer name ("127.0.0.1:8080", "[::1]:80", "unix:/run/app.sock"), the server
+/// parameters, and its live <see cref="PeerState"/>, which is kept by identity (upstream name + address)
+/// and so outlives reloads and parameter changes. A peer object never changes: the API publishes a new one
+/// with the same state.
 /// </summary>
 public sealed class UpstreamPeer
 {
@@ -15,6 +17,7 @@ public sealed class UpstreamPeer
         EndPoint = endPoint;
         Name = name;
         State = state;
+        Server = name;
     }
 
     /// <summary>An <see cref="IPEndPoint"/> or a <see cref="UnixDomainSocketEndPoint"/>.</summary>
@@ -27,6 +30,64 @@ public sealed class UpstreamPeer
 
     /// <summary>Counters and health that survive reloads while the peer stays configured.</summary>
     public PeerState State { get; }
+
+    /// <summary>The server address as written in the configuration ("app1.internal:3000"); the API's "server".</summary>
+    public string Server { get; init; }
+
+    public int Weight { get; init; } = 1;
+
+    /// <summary>max_conns (0: unlimited).</summary>
+    public int MaxConns { get; init; }
+
+    /// <summary>max_fails (0: passive health off).</summary>
+    public int MaxFails { get; init; } = 1;
+
+    public TimeSpan FailTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public bool Backup { get; init; }
+
+    /// <summary>"down" in the configuration (the API may override it, see <see cref="PeerState.Admin"/>).</summary>
+    public bool ConfigDown { get; init; }
+
+    /// <summary>"drain" in the configuration.</summary>
+    public bool ConfigDrain { get; init; }
+
+    public TimeSpan SlowStart { get; init; }
+
+    /// <summary>The server was declared with "resolve": its addresses follow DNS.</summary>
+    public bool Resolve { get; init; }
+
+    /// <summary>Whether the peer takes no requests: down in the configuration or through the API.</summary>
+    public bool IsDown => State.Admin switch
+    {
+        AdminState.Down => true,
+        AdminState.Up or AdminState.Drain => false,
+        _ => ConfigDown,
+    };
+
+    /// <summary>Draining: no new requests, the running ones finish.</summary>
+    public bool IsDraining => State.Admin switch
+    {
+        AdminState.Drain => true,
+        AdminState.Up or AdminState.Down => false,
+        _ => ConfigDrain && !ConfigDown,
+    };
+
+    /// <summary>The same peer with other parameters (the API's PATCH); the state stays.</summary>
+    public UpstreamPeer With(int? weight = null, int? maxConns = null, int? maxFails = null, TimeSpan? failTimeout = null, bool? backup = null, TimeSpan? slowStart = null) =>
+        new(EndPoint, Name, State)
+        {
+            Server = Server,
+            Weight = weight ?? Weight,
+            MaxConns = maxConns ?? MaxConns,
+            MaxFails = maxFails ?? MaxFails,
+            FailTimeout = failTimeout ?? FailTimeout,
+            Backup = backup ?? Backup,
+            ConfigDown = ConfigDown,
+            ConfigDrain = ConfigDrain,
+            SlowStart = slowStart ?? SlowStart,
+            Resolve = Resolve,
+        };
 
     /// <summary>The text of an endpoint as nginx prints peer names.</summary>
     public static string NameOf(EndPoint endPoint) => endPoint switch
@@ -41,48 +102,30 @@ public sealed class UpstreamPeer
 }
 
 /// <summary>
-/// A peer's state that belongs to the peer, not to one configuration: request and failure counters
-/// (Interlocked). Passive health (max_fails, fail_timeout) and balancers build on it.
+/// A named set of peers the proxy connects to: an upstream block, or the implicit group proxy_pass creates
+/// for a host. The peers are a copy-on-write <see cref="PeerSet"/> that the API and the resolver replace
+/// without a reload; balancers read the current set once per request.
 /// </summary>
-public sealed class PeerState
+public sealed class UpstreamGroup : IPeerSource
 {
-    private long _requests;
-    private long _fails;
-    private long _active;
+    private PeerSet _set;
 
-    public long Requests => Interlocked.Read(ref _requests);
-    public long Fails => Interlocked.Read(ref _fails);
-    public long Active => Interlocked.Read(ref _active);
-
-    public void Begin()
-    {
-        Interlocked.Increment(ref _requests);
-        Interlocked.Increment(ref _active);
-    }
-
-    public void End(UpstreamFailure failure)
-    {
-        Interlocked.Decrement(ref _active);
-        if (failure != UpstreamFailure.None && (failure & (UpstreamFailure.Http403 | UpstreamFailure.Http404)) == 0)
-        {
-            Interlocked.Increment(ref _fails);
-        }
-    }
-}
-
-/// <summary>
-/// A named set of peers the proxy connects to. proxy_pass to a host without an upstream block makes an
-/// implicit group whose peers are the addresses the name resolved to (once, at configuration time).
-/// </summary>
-public sealed class UpstreamGroup
-{
     public UpstreamGroup(string name, int port, bool isImplicit, IReadOnlyList<UpstreamPeer> peers, IBalancer balancer)
     {
         Name = name;
         Port = port;
         Implicit = isImplicit;
-        Peers = peers;
+        _set = new PeerSet(peers, false);
         Balancer = balancer;
+    }
+
+    /// <summary>An upstream block's group; the balancer is created from it (it reads the group's peers).</summary>
+    public UpstreamGroup(string name, UpstreamBlockSpec spec, PeerSet peers, Func<UpstreamGroup, IBalancer> balancer)
+    {
+        Name = name;
+        Spec = spec;
+        _set = peers;
+        Balancer = balancer(this);
     }
 
     /// <summary>The host as written in proxy_pass, or the upstream block's name.</summary>
@@ -92,10 +135,44 @@ public sealed class UpstreamGroup
     public int Port { get; }
 
     public bool Implicit { get; }
-    public IReadOnlyList<UpstreamPeer> Peers { get; }
+
+    /// <summary>The upstream block, null for implicit groups.</summary>
+    public UpstreamBlockSpec? Spec { get; }
+
+    /// <summary>Every peer of the current set, primaries then backups.</summary>
+    public IReadOnlyList<UpstreamPeer> Peers => Volatile.Read(ref _set).All;
+
+    public PeerSet Current => Volatile.Read(ref _set);
+
     public IBalancer Balancer { get; }
 
+    /// <summary>Runtime state of the group kept by identity (peer ids, the queue, the health checker's view).</summary>
+    public GroupState? State { get; init; }
+
+    /// <summary>Active health checks watch this group: peers start "checking" when a check is mandatory.</summary>
+    public bool HealthChecked { get; set; }
+
+    /// <summary>Replaces the peers (API changes, DNS answers); requests already running keep their iterator.</summary>
+    public void Publish(PeerSet set) => Volatile.Write(ref _set, set);
+
     public override string ToString() => Name;
+}
+
+/// <summary>Where a balancer reads the peers of the moment.</summary>
+public interface IPeerSource
+{
+    PeerSet Current { get; }
+}
+
+/// <summary>A fixed list of peers (implicit groups, tests).</summary>
+public sealed class StaticPeers : IPeerSource
+{
+    public StaticPeers(IReadOnlyList<UpstreamPeer> peers, bool single = false)
+    {
+        Current = new PeerSet(peers, single);
+    }
+
+    public PeerSet Current { get; }
 }
 
 /// <summary>
@@ -105,59 +182,4 @@ public sealed class UpstreamGroup
 public interface IBalancer
 {
     PeerIterator Begin(Pipeline.RequestContext r);
-}
-
-/// <summary>The peers one request may try, in the order the balancer chose.</summary>
-public abstract class PeerIterator
-{
-    /// <summary>How many peers are left to try (nginx's peer.tries).</summary>
-    public abstract int Remaining { get; }
-
-    /// <summary>The next peer to try; false when every peer has been tried.</summary>
-    public abstract bool TryNext(out UpstreamPeer peer);
-
-    /// <summary>Reports how the attempt at the peer ended (balancers and passive health read it).</summary>
-    public virtual void Report(UpstreamPeer peer, UpstreamFailure failure) => peer.State.End(failure);
-}
-
-/// <summary>
-/// Round robin over equal peers (nginx's implicit groups: weight 1 each): every request starts one peer
-/// further than the previous one and then tries the others in order.
-/// </summary>
-public sealed class RoundRobinBalancer : IBalancer
-{
-    private readonly UpstreamPeer[] _peers;
-    private long _next = -1;
-
-    public RoundRobinBalancer(IReadOnlyList<UpstreamPeer> peers)
-    {
-        _peers = [.. peers];
-    }
-
-    public PeerIterator Begin(Pipeline.RequestContext r)
-    {
-        var start = _peers.Length == 1 ? 0 : (int)((ulong)Interlocked.Increment(ref _next) % (ulong)_peers.Length);
-        return new Iterator(_peers, start);
-    }
-
-    private sealed class Iterator(UpstreamPeer[] peers, int start) : PeerIterator
-    {
-        private int _taken;
-
-        public override int Remaining => peers.Length - _taken;
-
-        public override bool TryNext(out UpstreamPeer peer)
-        {
-            if (_taken >= peers.Length)
-            {
-                peer = null!;
-                return false;
-            }
-
-            peer = peers[(start + _taken) % peers.Length];
-            _taken++;
-            peer.State.Begin();
-            return true;
-        }
-    }
 }

@@ -15,10 +15,110 @@ public sealed class UpstreamRegistry
     private readonly Dictionary<string, UpstreamGroup> _implicit = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> _liveStateKeys = new(StringComparer.Ordinal);
     private readonly StateStore _state;
+    private readonly List<IBackgroundWork> _background = [];
+    private CancellationTokenSource? _stop;
 
-    public UpstreamRegistry(StateStore state)
+    public UpstreamRegistry(StateStore state, TimeProvider? time = null)
     {
         _state = state;
+        Time = time ?? TimeProvider.System;
+    }
+
+    public TimeProvider Time { get; }
+
+    public StateStore State => _state;
+
+    /// <summary>Explicit groups by name (the API's upstreams).</summary>
+    public IReadOnlyDictionary<string, UpstreamGroup> Explicit => _explicit;
+
+    public const string GroupStatePrefix = "upstream-group|";
+
+    public const string DnsStatePrefix = "upstream-dns|";
+
+    /// <summary>The state of an upstream block kept by name (peer ids, queue).</summary>
+    public GroupState GroupStateOf(string name)
+    {
+        var key = GroupStatePrefix + name;
+        _liveStateKeys.Add(key);
+        return _state.GetOrAdd(key, () => new GroupState());
+    }
+
+    /// <summary>A peer of an upstream block: its state by identity, its parameters from the server line.</summary>
+    public UpstreamPeer ConfiguredPeer(string group, GroupState groupState, EndPoint endPoint, ServerSpec server)
+    {
+        var name = UpstreamPeer.NameOf(endPoint);
+        var key = PeerStatePrefix + group + "|" + name;
+        _liveStateKeys.Add(key);
+        var state = _state.GetOrAdd(key, () => new PeerState(groupState.NextId()));
+        return new UpstreamPeer(endPoint, name, state)
+        {
+            Server = server.Address,
+            Weight = server.Weight,
+            MaxConns = server.MaxConns,
+            MaxFails = server.MaxFails,
+            FailTimeout = server.FailTimeout,
+            Backup = server.Backup,
+            ConfigDown = server.Down,
+            ConfigDrain = server.Drain,
+            SlowStart = server.SlowStart,
+            Resolve = server.Resolve,
+        };
+    }
+
+    /// <summary>A peer added at run time (API, DNS): the same identity rules; not marked live for reloads.</summary>
+    public UpstreamPeer RuntimePeer(string group, GroupState groupState, EndPoint endPoint, Func<PeerState, UpstreamPeer> create)
+    {
+        var key = PeerStatePrefix + group + "|" + UpstreamPeer.NameOf(endPoint);
+        return create(_state.GetOrAdd(key, () => new PeerState(groupState.NextId())));
+    }
+
+    /// <summary>The addresses a "resolve" server had at the last answer (kept across reloads).</summary>
+    public IReadOnlyList<IPAddress> CachedAnswer(string group, string server)
+    {
+        var key = DnsStatePrefix + group + "|" + server;
+        _liveStateKeys.Add(key);
+        return _state.TryGet<DnsAnswer>(key, out var answer) ? answer!.Addresses : [];
+    }
+
+    public void RememberAnswer(string group, string server, IReadOnlyList<IPAddress> addresses) =>
+        _state.GetOrAdd(DnsStatePrefix + group + "|" + server, () => new DnsAnswer()).Addresses = addresses;
+
+    /// <summary>Background work of this snapshot (health checks, resolvers), started when it becomes current.</summary>
+    public void AddBackground(IBackgroundWork work) => _background.Add(work);
+
+    public IReadOnlyList<IBackgroundWork> Background => _background;
+
+    public void Activate(RuntimeSnapshot snapshot)
+    {
+        // Groups no health check watches any more take requests again.
+        foreach (var group in _explicit.Values)
+        {
+            if (!group.HealthChecked)
+            {
+                foreach (var peer in group.Peers)
+                {
+                    if (peer.State.Health != HealthState.Healthy)
+                    {
+                        peer.State.StopChecking();
+                    }
+                }
+            }
+        }
+
+        _stop = new CancellationTokenSource();
+        foreach (var work in _background)
+        {
+            work.Start(snapshot, _stop.Token);
+        }
+    }
+
+    public void Deactivate()
+    {
+        if (Interlocked.Exchange(ref _stop, null) is { } stop)
+        {
+            stop.Cancel();
+            stop.Dispose();
+        }
     }
 
     /// <summary>State keys (peers, transports) this snapshot uses; the rest is dropped when it becomes current.</summary>
@@ -28,6 +128,9 @@ public sealed class UpstreamRegistry
 
     /// <summary>Adds a group declared by an upstream block (the upstreams module does this before locations compile).</summary>
     public void AddExplicit(UpstreamGroup group) => _explicit[group.Name] = group;
+
+    /// <summary>An upstream block by name.</summary>
+    public UpstreamGroup? FindExplicit(string name) => _explicit.GetValueOrDefault(name);
 
     public IEnumerable<UpstreamGroup> Groups => _explicit.Values.Concat(_implicit.Values);
 
@@ -104,6 +207,12 @@ public sealed class UpstreamRegistry
         return new UpstreamPeer(endPoint, name, _state.GetOrAdd(key, () => new PeerState()));
     }
 
+    /// <summary>The DNS answer of one "resolve" server, kept by identity across reloads.</summary>
+    public sealed class DnsAnswer
+    {
+        public IReadOnlyList<IPAddress> Addresses { get; set; } = [];
+    }
+
     /// <summary>Remembers a state key this snapshot uses (transports register theirs).</summary>
     public void MarkLive(string key) => _liveStateKeys.Add(key);
 
@@ -149,4 +258,10 @@ public sealed class UpstreamRegistry
             return null;
         }
     }
+}
+
+/// <summary>Work a snapshot runs in the background while it is current (health checks, DNS re-resolution).</summary>
+public interface IBackgroundWork
+{
+    void Start(RuntimeSnapshot snapshot, CancellationToken stop);
 }

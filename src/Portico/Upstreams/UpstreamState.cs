@@ -21,6 +21,9 @@ public sealed class UpstreamAttemptState
     public long ConnectTime { get; set; } = -1;
 
     public long HeaderTime { get; set; } = -1;
+
+    /// <summary>Milliseconds spent in the max_conns queue ($upstream_queue_time); -1 prints "-".</summary>
+    public long QueueTime { get; set; } = -1;
     public long ResponseTime { get; set; } = -1;
 
     public long BytesSent { get; set; }

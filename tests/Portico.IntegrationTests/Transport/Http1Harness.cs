@@ -51,8 +51,8 @@ public sealed class Http1Harness : IDisposable
     public UpstreamConnectionOptions Options { get; }
     public Http1Pool Pool { get; }
 
-    public static UpstreamConnectionOptions Keepalive(int connections = 8, int requests = 1000, TimeSpan? timeout = null, TimeSpan? time = null, int maxConns = 0) =>
-        new(null, false, false, 4096, timeout ?? TimeSpan.FromSeconds(60), connections, requests, time, maxConns);
+    public static UpstreamConnectionOptions Keepalive(int connections = 8, int requests = 1000, TimeSpan? timeout = null, TimeSpan? time = null) =>
+        new(null, false, false, 4096, timeout ?? TimeSpan.FromSeconds(60), connections, requests, time);
 
     public static UpstreamConnectionOptions NoKeepalive(int maxHeader = 4096) => new(null, false, false, maxHeader, null);
 

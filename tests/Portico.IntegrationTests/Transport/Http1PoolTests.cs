@@ -284,33 +284,6 @@ public sealed class Http1PoolTests
     }
 
     [Fact]
-    public async Task MaxConns_NoLiveUpstreamsBeyondIt()
-    {
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var origin = RawOrigin.Start(async c =>
-        {
-            while (await c.ReadHeadAsync() is not null)
-            {
-                arrived.TrySetResult();
-                await release.Task;
-                await c.RespondAsync(200, "ok");
-            }
-        });
-        using var h = new Http1Harness(At(origin), Http1Harness.Keepalive(maxConns: 1));
-        var first = h.SendAsync();
-        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20));
-        var second = await h.SendAsync();
-        Assert.Equal(UpstreamFailure.NoLive, second.Outcome.Failure);
-        Assert.Equal("no live upstreams", second.Outcome.Error);
-        Assert.Equal("connecting to upstream", second.Outcome.Action);
-        Assert.False(second.Outcome.RequestSent);
-        release.SetResult();
-        Assert.True((await first).Outcome.IsSuccess);
-        Assert.True((await h.SendAsync()).Outcome.IsSuccess);
-    }
-
-    [Fact]
     public async Task Bodies_LengthChunkedAndLarge()
     {
         var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();

@@ -22,6 +22,11 @@ internal sealed class ExchangeHandler : DelegatingHandler
         }
 
         var upstream = attempt.Request;
+        if (attempt.CloseConnection)
+        {
+            request.Headers.ConnectionClose = true;
+        }
+
         if (upstream.Upgrade)
         {
             RestoreUpgradeHeaders(request, upstream.Headers);

@@ -6,6 +6,9 @@ namespace Portico.Upstreams.Transport;
 /// <summary>The state of one attempt that travels with the HttpRequestMessage through the handler chain.</summary>
 internal sealed class AttemptContext
 {
+    /// <summary>Send "Connection: close" so the connection is not returned to the idle cache (keepalive N).</summary>
+    public bool CloseConnection { get; set; }
+
     public static readonly HttpRequestOptionsKey<AttemptContext> Key = new("portico.attempt");
 
     public AttemptContext(UpstreamRequest request)

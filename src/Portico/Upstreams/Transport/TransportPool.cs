@@ -38,7 +38,8 @@ public sealed class TransportHandle : IDisposable
             // Without upstream keepalive nginx closes every upstream connection after its request; a zero
             // lifetime is what makes SocketsHttpHandler close it as soon as the response is read.
             PooledConnectionIdleTimeout = options.KeepaliveTimeout ?? TimeSpan.Zero,
-            PooledConnectionLifetime = options.KeepaliveTimeout is null ? TimeSpan.Zero : Timeout.InfiniteTimeSpan,
+            // keepalive_time: a connection is not reused once it is that old.
+            PooledConnectionLifetime = options.KeepaliveTimeout is null ? TimeSpan.Zero : options.KeepaliveTime,
             MaxResponseHeadersLength = Math.Max(1, (options.MaxHeaderBytes + 1023) / 1024),
             ResponseDrainTimeout = TimeSpan.Zero,
         };
@@ -71,7 +72,11 @@ public sealed class TransportHandle : IDisposable
     /// <summary>The pool was closed (a reload dropped it and no request used it any more).</summary>
     public bool Closed => Volatile.Read(ref _disposed) == 1;
 
-    public void Acquire() => Interlocked.Increment(ref _users);
+    /// <summary>A request starts using the pool; returns how many use it now (in flight, this one included).</summary>
+    public int Acquire() => Interlocked.Increment(ref _users);
+
+    /// <summary>Requests in flight on this pool.</summary>
+    public int InFlight => Volatile.Read(ref _users);
 
     public void Release()
     {

@@ -12,19 +12,28 @@ namespace Portico.Upstreams.Transport;
 public sealed class UpstreamConnectionOptions
 {
     public UpstreamConnectionOptions(UpstreamTlsOptions? tls, bool socketKeepalive, bool bindTransparent, int maxHeaderBytes, TimeSpan? keepaliveTimeout,
-        int keepaliveConnections = 0, int keepaliveRequests = 1000, TimeSpan? keepaliveTime = null, int maxConns = 0)
+        int? keepaliveConnections = null, long keepaliveRequests = 1000, TimeSpan? keepaliveTime = null, string? poolScope = null)
     {
         Tls = tls;
         SocketKeepalive = socketKeepalive;
         BindTransparent = bindTransparent;
         MaxHeaderBytes = maxHeaderBytes;
         KeepaliveTimeout = keepaliveTimeout;
-        KeepaliveConnections = keepaliveConnections;
+        KeepaliveConnections = keepaliveTimeout is null ? null : keepaliveConnections;
         KeepaliveRequests = keepaliveRequests;
         KeepaliveTime = keepaliveTime ?? TimeSpan.FromHours(1);
-        MaxConns = maxConns;
+        PoolScope = poolScope;
         Signature = BuildSignature();
     }
+
+    /// <summary>
+    /// The same options with an upstream block's keepalive directives (ngx_http_upstream_keepalive_module):
+    /// keepalive N [local], keepalive_timeout, keepalive_requests, keepalive_time. "keepalive 0" keeps none.
+    /// </summary>
+    public UpstreamConnectionOptions WithKeepalive(int connections, TimeSpan timeout, long requests, TimeSpan time, string? poolScope) =>
+        connections <= 0
+            ? new UpstreamConnectionOptions(Tls, SocketKeepalive, BindTransparent, MaxHeaderBytes, null)
+            : new UpstreamConnectionOptions(Tls, SocketKeepalive, BindTransparent, MaxHeaderBytes, timeout, connections, requests, time, poolScope);
 
     /// <summary>TLS to the origin; null for plain HTTP.</summary>
     public UpstreamTlsOptions? Tls { get; }
@@ -38,20 +47,20 @@ public sealed class UpstreamConnectionOptions
     /// <summary>proxy_buffer_size: the largest response head accepted ("upstream sent too big header").</summary>
     public int MaxHeaderBytes { get; }
 
-    /// <summary>How long idle connections are kept for reuse; null keeps none (nginx without upstream keepalive).</summary>
+    /// <summary>keepalive_timeout: how long idle connections are kept for reuse; null keeps none (no keepalive).</summary>
     public TimeSpan? KeepaliveTimeout { get; }
 
-    /// <summary>keepalive N: idle connections kept per pool (the least recently used is closed beyond it); 0 with a timeout: no limit.</summary>
-    public int KeepaliveConnections { get; }
+    /// <summary>keepalive N: idle connections kept per peer (null when <see cref="KeepaliveTimeout"/> is null).</summary>
+    public int? KeepaliveConnections { get; }
 
-    /// <summary>keepalive_requests: requests one connection serves before it is closed (nginx's default 1000).</summary>
-    public int KeepaliveRequests { get; }
+    /// <summary>keepalive_requests: requests served through one connection before it is closed (default 1000).</summary>
+    public long KeepaliveRequests { get; }
 
-    /// <summary>keepalive_time: how long one connection may be reused from its opening (nginx's default 1h).</summary>
+    /// <summary>keepalive_time: how long one connection may be used for requests (default 1h).</summary>
     public TimeSpan KeepaliveTime { get; }
 
-    /// <summary>max_conns: connections in use at once to the peer through this pool; 0 is no limit.</summary>
-    public int MaxConns { get; }
+    /// <summary>"keepalive N local": the location that owns the pool (connections are not shared with other locations); null shares.</summary>
+    public string? PoolScope { get; }
 
     /// <summary>A stable text of every setting: part of the connection pool's identity.</summary>
     public string Signature { get; }
@@ -60,9 +69,12 @@ public sealed class UpstreamConnectionOptions
     {
         var sb = new StringBuilder();
         sb.Append(SocketKeepalive ? 'k' : '-').Append(BindTransparent ? 't' : '-').Append('|').Append(MaxHeaderBytes).Append('|')
-            .Append(KeepaliveTimeout?.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none")
-            .Append('|').Append(KeepaliveConnections).Append('|').Append(KeepaliveRequests).Append('|')
-            .Append(KeepaliveTime.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('|').Append(MaxConns);
+            .Append(KeepaliveTimeout?.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+        if (KeepaliveTimeout is not null)
+        {
+            sb.Append('|').Append(KeepaliveConnections).Append('|').Append(KeepaliveRequests).Append('|')
+                .Append(KeepaliveTime.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('|').Append(PoolScope);
+        }
         if (Tls is not null)
         {
             sb.Append("|tls|").Append(Tls.Signature);

@@ -33,7 +33,13 @@ public sealed class YarpTransport : IUpstreamTransport
         var attempt = new AttemptContext(request);
         var transformer = new Transformer(request, attempt);
         var pool = _pools(request);
-        pool.Acquire();
+        // keepalive N: SocketsHttpHandler has no idle-cache size, so a request sent while more than N are in
+        // flight closes its connection after the response; at most N connections go back to the idle cache.
+        if (pool.Acquire() > request.Connection.KeepaliveConnections && !request.Upgrade)
+        {
+            attempt.CloseConnection = true;
+        }
+
         var bodyDetection = http.Features.Get<IHttpRequestBodyDetectionFeature>();
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
         var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();

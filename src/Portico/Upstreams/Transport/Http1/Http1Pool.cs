@@ -64,18 +64,8 @@ public sealed class Http1Pool : IDisposable
 
     public bool Disposed => Volatile.Read(ref _disposed);
 
-    /// <summary>max_conns: takes a slot for one exchange; false when the peer has as many connections in use as allowed.</summary>
-    internal bool TryEnter()
-    {
-        var active = Interlocked.Increment(ref _active);
-        if (Options.MaxConns > 0 && active > Options.MaxConns)
-        {
-            Interlocked.Decrement(ref _active);
-            return false;
-        }
-
-        return true;
-    }
+    /// <summary>An exchange starts using a connection of this pool.</summary>
+    internal void Enter() => Interlocked.Increment(ref _active);
 
     internal void Exit() => Interlocked.Decrement(ref _active);
 

@@ -71,14 +71,8 @@ public sealed class Http1Transport : IUpstreamTransport
 
         var body = request.HasBody ? http.Request.Body : null;
         var bodyPosition = body is { CanSeek: true } ? body.Position : 0;
-        if (!pool.TryEnter())
-        {
-            // max_conns: as nginx's round robin when every peer is busy.
-            return Classified(request, null, new UpstreamOutcome
-            {
-                Failure = UpstreamFailure.NoLive, Error = "no live upstreams", Action = "connecting to upstream", Level = LogLevel.Error,
-            }, time, started);
-        }
+        // max_conns is the balancer's (a slot per peer, taken before the attempt): the pool only counts.
+        pool.Enter();
 
         try
         {
