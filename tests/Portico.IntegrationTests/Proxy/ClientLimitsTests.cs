@@ -110,7 +110,7 @@ public sealed class ClientLimitsTests
         using var client = new TcpClient { ReceiveBufferSize = 4096 };
         await client.ConnectAsync(IPAddress.Loopback, portico.Port);
         await client.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"u8.ToArray());
-        await ProxyTest.WaitUntilAsync(() => portico.ReadErrorLogAsync().GetAwaiter().GetResult()
+        await ProxyTest.WaitUntilAsync(async () => (await portico.ReadErrorLogAsync())
             .Contains("client timed out (110: Connection timed out) while sending to client", StringComparison.Ordinal), "the send_timeout log line", 60);
     }
 }

@@ -177,7 +177,7 @@ public sealed class ProxyBufferingTests
         await client.ConnectAsync(IPAddress.Loopback, portico.Port);
         await client.GetStream().WriteAsync("GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"u8.ToArray());
         // Never read: Portico's writes stop progressing and send_timeout closes the connection.
-        await ProxyTest.WaitUntilAsync(() => portico.ReadErrorLogAsync().GetAwaiter().GetResult()
+        await ProxyTest.WaitUntilAsync(async () => (await portico.ReadErrorLogAsync())
             .Contains("client timed out (110: Connection timed out) while sending to client", StringComparison.Ordinal), "the send_timeout log line", 60);
         Assert.Contains("[info]", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
     }

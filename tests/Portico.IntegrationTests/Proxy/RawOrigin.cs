@@ -357,6 +357,24 @@ public static class ProxyTest
         }
         """;
 
+    /// <summary>
+    /// Waits for an asynchronous condition, bounded. Never block on a task inside a condition (".Result"):
+    /// with inline socket completions the blocked thread may be the one that must finish the task.
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 20)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("gave up waiting for " + what);
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>Waits for a condition the test caused, bounded so a broken build fails instead of hanging.</summary>
     public static async Task WaitUntilAsync(Func<bool> condition, string what, int seconds = 20)
     {

@@ -47,7 +47,7 @@ public sealed class HealthCheckTests
         Assert.Equal(0, a.Served + b.Served);
 
         a.Sick = true;
-        await ProxyTest.WaitUntilAsync(() => StateOfA().Result == "unhealthy", "a unhealthy");
+        await ProxyTest.WaitUntilAsync(async () => await StateOfA() == "unhealthy", "a unhealthy");
         for (var i = 0; i < 30; i++)
         {
             var response = await portico.Client.GetAsync("/");
@@ -58,9 +58,9 @@ public sealed class HealthCheckTests
         Assert.Equal(0, a.Served);
         var checks = a.Checks;
         a.Sick = false;
-        await ProxyTest.WaitUntilAsync(() => StateOfA().Result == "up", "a healthy again");
+        await ProxyTest.WaitUntilAsync(async () => await StateOfA() == "up", "a healthy again");
         Assert.True(a.Checks >= checks + 3);
-        await ProxyTest.WaitUntilAsync(() => portico.Client.GetStringAsync("/").Result == "a", "a serving");
+        await ProxyTest.WaitUntilAsync(async () => await portico.Client.GetStringAsync("/") == "a", "a serving");
         var (_, group) = await SendJsonAsync(api, HttpMethod.Get, "/api/9/http/upstreams/app_pool");
         var hc = group.GetProperty("peers")[0].GetProperty("health_checks");
         Assert.True(hc.GetProperty("unhealthy").GetInt64() >= 1);

@@ -140,9 +140,9 @@ public sealed class ResolverTests
                 location / { proxy_pass http://dynamic; }
             }
             """));
-        await ProxyTest.WaitUntilAsync(() => portico.Client.GetAsync("/").Result.Content.ReadAsStringAsync().Result == "one", "first answer");
+        await ProxyTest.WaitUntilAsync(async () => await (await portico.Client.GetAsync("/")).Content.ReadAsStringAsync() == "one", "first answer");
         dns.Answer(IPAddress.Parse("127.0.0.2"));
-        await ProxyTest.WaitUntilAsync(() => portico.Client.GetAsync("/").Result.Content.ReadAsStringAsync().Result == "two", "second answer");
+        await ProxyTest.WaitUntilAsync(async () => await (await portico.Client.GetAsync("/")).Content.ReadAsStringAsync() == "two", "second answer");
         for (var i = 0; i < 10; i++)
         {
             Assert.Equal("two", await portico.Client.GetStringAsync("/"));

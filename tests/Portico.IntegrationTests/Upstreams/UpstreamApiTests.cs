@@ -127,7 +127,7 @@ public sealed class UpstreamApiTests
         Assert.Equal(201, status);
         Assert.Equal(2, added.GetProperty("id").GetInt32());
         Assert.Equal(2, added.GetProperty("weight").GetInt32());
-        await ProxyTest.WaitUntilAsync(() => portico.Client.GetStringAsync("/").Result == "c", "c serving");
+        await ProxyTest.WaitUntilAsync(async () => await portico.Client.GetStringAsync("/") == "c", "c serving");
         (status, var rest) = await SendJsonAsync(api, HttpMethod.Delete, "/api/9/http/upstreams/ipfs/servers/0");
         Assert.Equal(200, status);
         Assert.Equal(2, rest.GetArrayLength());

@@ -143,7 +143,7 @@ public sealed class UpstreamFailoverTests
 
         await a.ReviveAsync();
         await b.ReviveAsync();
-        await ProxyTest.WaitUntilAsync(() => (portico.Client.GetAsync("/").Result.Content.ReadAsStringAsync().Result) != "spare", "primaries back");
+        await ProxyTest.WaitUntilAsync(async () => await (await portico.Client.GetAsync("/")).Content.ReadAsStringAsync() != "spare", "primaries back");
         var spareBefore = spare.Served;
         for (var i = 0; i < 20; i++)
         {

@@ -249,9 +249,9 @@ public sealed class UpstreamSeedTests
             o[1].Sick = true;
             var checks = o[0].Checks;
             await ProxyTest.WaitUntilAsync(() => o[0].Checks >= checks + 4 && o[1].Checks >= checks + 4, "three failed checks");
-            await ProxyTest.WaitUntilAsync(() => portico.Client.GetStringAsync("/").Result == "c", "hot standby");
+            await ProxyTest.WaitUntilAsync(async () => await portico.Client.GetStringAsync("/") == "c", "hot standby");
             o[0].Sick = false;
-            await ProxyTest.WaitUntilAsync(() => portico.Client.GetStringAsync("/").Result == "a", "a risen");
+            await ProxyTest.WaitUntilAsync(async () => await portico.Client.GetStringAsync("/") == "a", "a risen");
         }
         finally
         {
