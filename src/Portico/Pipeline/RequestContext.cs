@@ -33,7 +33,6 @@ public sealed class RequestContext
     public const int MaxUriChanges = 11;
 
     private string?[]? _values;
-    private byte[]? _state;
     private Match? _captures;
     private string? _capturesSubject;
     private int _captureCount;
@@ -173,22 +172,22 @@ public sealed class RequestContext
 
     public string? GetVariable(Variable v)
     {
-        if (_values is null)
+        var slot = v.Slot;
+        var values = _values;
+        if (slot >= 0 && values is not null && slot < values.Length && values[slot] is { } cached)
         {
-            var n = Snapshot.Variables.Count;
-            _values = new string?[n];
-            _state = new byte[n];
-        }
-
-        if (_state![v.Index] != 0)
-        {
-            return _values[v.Index];
+            return ReferenceEquals(cached, NotFound) ? null : cached;
         }
 
         var getter = v.Getter;
         string? value;
         if (getter is null)
         {
+            if (slot < 0 && _unslotted is not null && _unslotted.TryGetValue(v, out var stored))
+            {
+                return stored;
+            }
+
             // A declared but never-set variable: nginx's uninitialized value.
             value = v.UserDeclared ? string.Empty : null;
         }
@@ -197,10 +196,9 @@ public sealed class RequestContext
             value = getter(this);
         }
 
-        if (v.Cacheable)
+        if (v.Cacheable && slot >= 0)
         {
-            _values[v.Index] = value;
-            _state[v.Index] = 1;
+            Store(slot, value);
         }
 
         return value;
@@ -215,24 +213,43 @@ public sealed class RequestContext
             return;
         }
 
-        if (_values is null)
+        if (v.Slot >= 0)
         {
-            var n = Snapshot.Variables.Count;
-            _values = new string?[n];
-            _state = new byte[n];
+            Store(v.Slot, value);
         }
-
-        _values[v.Index] = value;
-        _state![v.Index] = 1;
+        else
+        {
+            // A variable found at run time has no cache slot: keep its value aside.
+            (_unslotted ??= new Dictionary<Variable, string?>(ReferenceEqualityComparer.Instance))[v] = value;
+        }
     }
 
-    /// <summary>Drops cached values of variables that depend on the URI or arguments after they change.</summary>
+    /// <summary>Drops the cached value of a variable (after what it depends on changed).</summary>
     public void InvalidateVariable(Variable v)
     {
-        if (_state is not null)
+        if (v.Slot >= 0 && _values is { } values && v.Slot < values.Length)
         {
-            _state[v.Index] = 0;
+            values[v.Slot] = null;
         }
+
+        _unslotted?.Remove(v);
+    }
+
+    /// <summary>Marks "computed, not found" in the cache (null there means "not computed yet").</summary>
+    private static readonly string NotFound = new('\0', 1);
+
+    private Dictionary<Variable, string?>? _unslotted;
+
+    private void Store(int slot, string? value)
+    {
+        var values = _values;
+        if (values is null || slot >= values.Length)
+        {
+            Array.Resize(ref _values, Math.Max(Snapshot.Variables.SlotCount, slot + 1));
+            values = _values;
+        }
+
+        values[slot] = value ?? NotFound;
     }
 
     /// <summary>Makes a regex match the source of $1..$9 and sets its named captures as variables (nginx's ngx_http_regex_exec).</summary>

@@ -42,6 +42,13 @@ public sealed class Variable
     public bool Changeable => UserDeclared || Setter is not null;
 
     public string? Get(RequestContext r) => r.GetVariable(this);
+
+    /// <summary>
+    /// The variable's place in the per-request value cache, or -1. Only variables the configuration uses
+    /// (compiled into templates, declared, defined) get one, so a request's cache holds a handful of slots,
+    /// not one per registered built-in.
+    /// </summary>
+    public int Slot { get; internal set; } = -1;
 }
 
 /// <summary>
@@ -55,6 +62,22 @@ public sealed class VariableRegistry
     private readonly List<Variable> _all = [];
 
     public int Count => _all.Count;
+
+    private int _slots;
+
+    /// <summary>How many variables have a slot in the per-request cache.</summary>
+    public int SlotCount => _slots;
+
+    /// <summary>Gives a variable a cache slot (configuration time only: compilation is single-threaded).</summary>
+    public Variable WithSlot(Variable v)
+    {
+        if (v.Slot < 0)
+        {
+            v.Slot = _slots++;
+        }
+
+        return v;
+    }
 
     public IReadOnlyList<Variable> All => _all;
 
@@ -83,13 +106,13 @@ public sealed class VariableRegistry
     {
         if (_byName.TryGetValue(name, out var existing))
         {
-            return existing;
+            return WithSlot(existing);
         }
 
         var v = new Variable(name, _all.Count, null, true, null) { UserDeclared = true };
         _byName.Add(name, v);
         _all.Add(v);
-        return v;
+        return WithSlot(v);
     }
 
     /// <summary>
@@ -146,8 +169,9 @@ public sealed class VariableRegistry
         return null;
     }
 
+    /// <summary>A variable the configuration uses (configuration time): unknown is nginx's [emerg].</summary>
     public Variable Require(string name, string file, int line) =>
-        Find(name) ?? throw new ConfigException($"unknown \"{name}\" variable", file, line);
+        WithSlot(Find(name) ?? throw new ConfigException($"unknown \"{name}\" variable", file, line));
 
     /// <summary>Compiles a configuration template; unknown variables are nginx's [emerg].</summary>
     public CompiledTemplate Compile(ValueTemplate template)
