@@ -42,6 +42,7 @@ public sealed class YarpTransport : IUpstreamTransport
 
         var bodyDetection = http.Features.Get<IHttpRequestBodyDetectionFeature>();
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
+        var extendedConnect = http.Features.Get<IHttpExtendedConnectFeature>();
         var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();
         var responseFeature = http.Features.Get<IHttpResponseFeature>();
         var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime, request.IgnoreClientAbort);
@@ -64,6 +65,12 @@ public sealed class YarpTransport : IUpstreamTransport
             if (upgrade is { IsUpgradableRequest: true } && !request.Upgrade)
             {
                 http.Features.Set<IHttpUpgradeFeature>(NotUpgradable.Instance);
+            }
+
+            if (extendedConnect is { IsExtendedConnect: true } && !request.Upgrade)
+            {
+                // A WebSocket over HTTP/2 the configuration does not upgrade is a plain request to the origin.
+                http.Features.Set<IHttpExtendedConnectFeature>(null);
             }
 
             if (!http.Response.HasStarted)
@@ -110,6 +117,7 @@ public sealed class YarpTransport : IUpstreamTransport
         {
             http.Features.Set(bodyDetection);
             http.Features.Set(upgrade);
+            http.Features.Set(extendedConnect);
             if (lifetime is not null)
             {
                 http.Features.Set(lifetime);
