@@ -387,7 +387,16 @@ public sealed class ProxyHandler : ContentHandler
 
     private static Flow Abort(RequestContext r)
     {
-        r.Http.Abort();
+        // nginx resets an HTTP/2 stream it cannot finish with INTERNAL_ERROR (Kestrel's Abort sends CANCEL).
+        if (r.Http.Features.Get<IHttpResetFeature>() is { } reset)
+        {
+            reset.Reset(2);
+        }
+        else
+        {
+            r.Http.Abort();
+        }
+
         return Flow.Done;
     }
 

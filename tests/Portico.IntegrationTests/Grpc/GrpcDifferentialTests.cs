@@ -22,9 +22,9 @@ public sealed class GrpcDifferentialTests
         """;
 
     private sealed record Seen(EchoReply Reply, string? OriginHeader, string? Secret, string? Trailer, string Streamed, string? StreamTrailer,
-        StatusCode FailedCode, string FailedDetail, StatusCode DeadCode, string DeadDetail);
+        StatusCode FailedCode, string FailedDetail, StatusCode DeadCode, string DeadDetail, StatusCode BrokenCode, string BrokenFirst);
 
-    private static async Task<Seen> CallAsync(int port)
+    private static async Task<Seen> CallAsync(int port, GrpcOrigin origin)
     {
         var (client, channel) = Client(port);
         using var _ = channel;
@@ -43,8 +43,16 @@ public sealed class GrpcDifferentialTests
             await client.UnaryAsync(new EchoRequest { Text = "err", FailCode = (int)StatusCode.PermissionDenied }));
         using var collect = client.Collect();
         var dead = await Assert.ThrowsAsync<RpcException>(async () => await collect.ResponseAsync);
+
+        // The origin breaks the connection after the first message.
+        using var broken = client.Count(new CountRequest { Count = 3, Paced = true, AbortAfter = 1 });
+        Assert.True(await broken.ResponseStream.MoveNext(CancellationToken.None));
+        var first = broken.ResponseStream.Current.Text;
+        await origin.State.Pace.Writer.WriteAsync(true);
+        var brokenError = await Assert.ThrowsAsync<RpcException>(() => broken.ResponseStream.MoveNext(CancellationToken.None));
         return new Seen(reply, headers.GetValue("x-origin-header"), headers.GetValue("x-secret"), call.GetTrailers().GetValue("x-origin-trailer"),
-            string.Join(" ", streamed), stream.GetTrailers().GetValue("x-origin-trailer"), failed.StatusCode, failed.Status.Detail, dead.StatusCode, dead.Status.Detail);
+            string.Join(" ", streamed), stream.GetTrailers().GetValue("x-origin-trailer"), failed.StatusCode, failed.Status.Detail, dead.StatusCode, dead.Status.Detail,
+            brokenError.StatusCode, first);
     }
 
     [Fact]
@@ -56,8 +64,8 @@ public sealed class GrpcDifferentialTests
         await using var nginx = await NginxProcess.StartHttpAsync(http);
         await using var portico = await PorticoInstance.StartHttpAsync(http);
 
-        var expected = await CallAsync(nginx.Port);
-        var actual = await CallAsync(portico.Port);
+        var expected = await CallAsync(nginx.Port, origin);
+        var actual = await CallAsync(portico.Port, origin);
 
         Assert.Equal(expected.Reply, actual.Reply);
         Assert.Equal(origin.Address, actual.Reply.Authority);
@@ -66,6 +74,7 @@ public sealed class GrpcDifferentialTests
         Assert.Equal(StatusCode.Unavailable, actual.DeadCode);
         Assert.Equal("Bad gRPC response. HTTP status code: 502", actual.DeadDetail);
         Assert.Null(actual.Secret);
+        Assert.Equal(StatusCode.Internal, actual.BrokenCode);
         Assert.Equal($"n0@{origin.Address} n1@{origin.Address} n2@{origin.Address}", actual.Streamed);
     }
 }

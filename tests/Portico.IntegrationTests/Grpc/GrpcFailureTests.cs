@@ -93,6 +93,26 @@ public sealed class GrpcFailureTests
     }
 
     [Fact]
+    public async Task OriginBreaksMidStream_TheClientStreamIsReset()
+    {
+        await using var origin = await GrpcOrigin.StartAsync();
+        await using var portico = await PorticoInstance.StartHttpAsync(H2c($"location / {{ grpc_pass grpc://{origin.Address}; }}"));
+        var (client, channel) = Client(portico.Port);
+        using var _ = channel;
+
+        using var call = client.Count(new CountRequest { Count = 3, Paced = true, AbortAfter = 1 }, deadline: Deadline);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal("n0", call.ResponseStream.Current.Text);
+        await origin.State.Pace.Writer.WriteAsync(true);
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+        // nginx resets the HTTP/2 stream with INTERNAL_ERROR, which gRPC clients report as INTERNAL.
+        Assert.Equal(StatusCode.Internal, e.StatusCode);
+        Assert.Contains("INTERNAL_ERROR", e.Status.Detail, StringComparison.Ordinal);
+        await ProxyTest.WaitUntilAsync(() => portico.ReadErrorLogAsync().Result.Contains("while reading upstream, client: 127.0.0.1", StringComparison.Ordinal), "the error line");
+        Assert.Contains("200 ", File.ReadAllText(portico.Dir.File("logs/access.log")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ErrorPage_AnswersWithAGrpcStatusInstead()
     {
         // The usual nginx idiom: error_page turns the 502 into a gRPC status carried in the headers of an empty response.

@@ -150,6 +150,12 @@ public sealed class EchoService(GrpcOriginState state) : Echo.EchoBase
                 await state.Pace.Reader.ReadAsync(context.CancellationToken);
             }
 
+            if (request.AbortAfter > 0 && request.AbortAfter == i)
+            {
+                context.GetHttpContext().Abort();
+                return;
+            }
+
             await responseStream.WriteAsync(Describe(context, "n" + i, i));
         }
 

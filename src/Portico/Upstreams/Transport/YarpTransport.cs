@@ -44,6 +44,7 @@ public sealed class YarpTransport : IUpstreamTransport
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
         var extendedConnect = http.Features.Get<IHttpExtendedConnectFeature>();
         var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();
+        var reset = http.Features.Get<IHttpResetFeature>();
         var responseFeature = http.Features.Get<IHttpResponseFeature>();
         var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime, request.IgnoreClientAbort);
         try
@@ -54,6 +55,11 @@ public sealed class YarpTransport : IUpstreamTransport
                 // YARP aborts the client on its own when a body fails; the attempt loop decides that instead,
                 // after sending what was buffered, as nginx does.
                 http.Features.Set<IHttpRequestLifetimeFeature>(deferredAbort);
+                if (reset is not null)
+                {
+                    // Over HTTP/2 YARP resets the stream instead (with CANCEL); that is the attempt loop's call too.
+                    http.Features.Set<IHttpResetFeature>(new DeferredReset(deferredAbort));
+                }
             }
 
             if (responseFeature is not null)
@@ -121,6 +127,11 @@ public sealed class YarpTransport : IUpstreamTransport
             if (lifetime is not null)
             {
                 http.Features.Set(lifetime);
+            }
+
+            if (reset is not null)
+            {
+                http.Features.Set(reset);
             }
 
             if (responseFeature is not null)
@@ -515,6 +526,12 @@ public sealed class YarpTransport : IUpstreamTransport
         }
 
         public void Abort() => Requested = true;
+    }
+
+    /// <summary>Records YARP's wish to reset the client's HTTP/2 stream, as <see cref="DeferredAbort"/> does for aborts.</summary>
+    private sealed class DeferredReset(DeferredAbort abort) : IHttpResetFeature
+    {
+        public void Reset(int errorCode) => abort.Abort();
     }
 
     /// <summary>The client response as YARP should see it: started once the proxy took the upstream head.</summary>
