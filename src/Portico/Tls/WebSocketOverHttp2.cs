@@ -27,9 +27,16 @@ internal sealed class WebSocketOverHttp2 : PhaseHandler
 
         var features = r.Http.Features;
         var connect = features.Get<IHttpExtendedConnectFeature>();
-        if (connect is not { IsExtendedConnect: true } || !WebSocket.Equals(connect.Protocol, StringComparison.OrdinalIgnoreCase))
+        if (connect is not { IsExtendedConnect: true })
         {
             return ValueTask.FromResult(Flow.Continue);
+        }
+
+        if (!WebSocket.Equals(connect.Protocol, StringComparison.OrdinalIgnoreCase))
+        {
+            // nginx knows no ":protocol" at all; Portico only WebSocket's.
+            r.LogError(Config.Syntax.LogLevel.Info, "client sent unknown pseudo-header \":protocol\"");
+            return ValueTask.FromResult(r.Finish(StatusCodes.Status400BadRequest));
         }
 
         var headers = r.Http.Request.Headers;

@@ -174,4 +174,24 @@ public sealed class WebSocketOverHttp2Tests : IDisposable
         Assert.NotNull(e);
         Assert.Equal(["HTTP/1.1 GET /plain upgrade= connection=close version=13 key=no ws=False"], seen);
     }
+
+    [Fact]
+    public async Task AnotherProtocol_IsRefusedAsNginxRefusesAnyProtocolPseudoHeader()
+    {
+        var (origin, seen) = await EchoOriginAsync();
+        await using var _ = origin;
+        var plain = TestPorts.GetFree();
+        await using var portico = await PorticoInstance.StartHttpAsync(Config(origin.Address, plain));
+        using var invoker = Http2Invoker(plain);
+        using var request = new HttpRequestMessage(HttpMethod.Connect, $"http://127.0.0.1:{plain}/ws")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Protocol = "x-other";
+        using var response = await invoker.SendAsync(request, CancellationToken.None);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Empty(seen);
+        Assert.Contains("client sent unknown pseudo-header \":protocol\", client: 127.0.0.1", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
+    }
 }
