@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Portico.Pipeline;
@@ -7,10 +8,10 @@ namespace Portico.Tls;
 /// <summary>
 /// WebSocket over HTTP/2 (RFC 8441): Kestrel hands an extended CONNECT with ":protocol: websocket" to the
 /// application. Portico presents it as the HTTP/1.1 handshake it stands for, right after the server is chosen:
-/// GET with "Upgrade: websocket" and "Connection: upgrade", an upgradable request without a body. The usual nginx
-/// WebSocket configuration then proxies it as an HTTP/1.1 Upgrade to the origin (the exchange adds the
-/// Sec-WebSocket-Key an HTTP/2 client does not send, and checks the origin's Sec-WebSocket-Accept against it), and
-/// accepting the upgrade answers the HTTP/2 client with 200 and the stream as the tunnel.
+/// GET with "Upgrade: websocket", "Connection: upgrade" and the Sec-WebSocket-Key an HTTP/2 client does not send,
+/// an upgradable request without a body. The usual nginx WebSocket configuration then proxies it as an HTTP/1.1
+/// Upgrade to the origin, whichever transport carries it, and accepting the upgrade answers the HTTP/2 client
+/// with 200 and the stream as the tunnel.
 /// </summary>
 internal sealed class WebSocketOverHttp2 : PhaseHandler
 {
@@ -42,6 +43,12 @@ internal sealed class WebSocketOverHttp2 : PhaseHandler
         var headers = r.Http.Request.Headers;
         headers.Upgrade = WebSocket;
         headers.Connection = "upgrade";
+        if (headers.SecWebSocketKey.Count == 0)
+        {
+            // An HTTP/1.1 origin needs a key; an HTTP/2 client sends none (RFC 8441 section 5).
+            headers.SecWebSocketKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+        }
+
         // $request keeps the line as received ("CONNECT /path HTTP/2.0"); $request_method and the exchange see GET.
         r.RequestLine = r.RequestLine;
         r.Http.Request.Method = HttpMethods.Get;

@@ -151,7 +151,7 @@ public sealed class WebSocketOverHttp2Tests : IDisposable
         Assert.Equal(WebSocketState.Closed, ws.State);
         Assert.Equal("bye", ws.CloseStatusDescription);
 
-        // The exchange adds the Sec-WebSocket-Key an HTTP/2 client does not send (SocketsHttpHandler writes "Connection: Upgrade").
+        // The origin gets an HTTP/1.1 WebSocket handshake, with the Sec-WebSocket-Key an HTTP/2 client does not send.
         Assert.Equal(["HTTP/1.1 GET /ws upgrade=websocket connection=Upgrade version=13 key=yes ws=True"], seen);
         await ProxyTest.WaitUntilAsync(() => File.Exists(portico.Dir.File("logs/ws.log")) && File.ReadAllText(portico.Dir.File("logs/ws.log")).Length > 0, "the access log");
         Assert.Equal($"CONNECT /ws HTTP/2.0 200 GET 101 {(tls ? "h2" : "h2c")} websocket", File.ReadAllLines(portico.Dir.File("logs/ws.log")).Single());
@@ -172,7 +172,7 @@ public sealed class WebSocketOverHttp2Tests : IDisposable
         var e = await Assert.ThrowsAsync<WebSocketException>(() => ws.ConnectAsync(new Uri($"ws://127.0.0.1:{plain}/plain"), invoker, CancellationToken.None));
         Assert.Equal(HttpStatusCode.BadRequest, ws.HttpStatusCode);
         Assert.NotNull(e);
-        Assert.Equal(["HTTP/1.1 GET /plain upgrade= connection=close version=13 key=no ws=False"], seen);
+        Assert.Equal(["HTTP/1.1 GET /plain upgrade= connection=close version=13 key=yes ws=False"], seen);
     }
 
     [Fact]

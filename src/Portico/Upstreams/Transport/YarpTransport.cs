@@ -434,10 +434,13 @@ public sealed class YarpTransport : IUpstreamTransport
             proxyRequest.Options.Set(AttemptContext.Key, _attempt);
             long head = r.Method.Length + 1 + r.Target.Length + 11;
             var content = proxyRequest.Content;
+            // YARP makes (and checks the answer to) its own Sec-WebSocket-Key for a WebSocket over HTTP/2.
+            var ownKey = r.Upgrade && HttpProtocol.IsHttp2(httpContext.Request.Protocol);
             foreach (var (name, value) in r.Headers)
             {
                 head += name.Length + value.Length + 4;
-                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)
+                    || (ownKey && name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }
