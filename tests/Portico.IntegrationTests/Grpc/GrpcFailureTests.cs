@@ -18,7 +18,7 @@ namespace Portico.IntegrationTests.Grpc;
 public sealed class GrpcFailureTests
 {
     private static string H2c(string body, string extra = "") => $$"""
-        log_format up '$status $upstream_addr $upstream_status';
+        log_format up '$status $uri $upstream_addr $upstream_status';
         {{extra}}
         server {
             listen 127.0.0.1:{port};
@@ -60,8 +60,9 @@ public sealed class GrpcFailureTests
         Assert.Contains("<center><h1>502 Bad Gateway</h1></center>", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.False(response.TrailingHeaders.Contains("grpc-status"));
 
-        var access = File.ReadAllText(portico.Dir.File("logs/access.log"));
-        Assert.Contains($"502 127.0.0.1:{dead} 502", access, StringComparison.Ordinal);
+        var access = portico.Dir.File("logs/access.log");
+        await ProxyTest.WaitUntilAsync(() => File.Exists(access) && File.ReadAllLines(access).Length == 2, "two access log lines");
+        Assert.All(File.ReadAllLines(access), line => Assert.Equal($"502 /portico.test.Echo/Unary 127.0.0.1:{dead} 502", line));
     }
 
     [Fact]
@@ -109,7 +110,9 @@ public sealed class GrpcFailureTests
         Assert.Equal(StatusCode.Internal, e.StatusCode);
         Assert.Contains("INTERNAL_ERROR", e.Status.Detail, StringComparison.Ordinal);
         await ProxyTest.WaitUntilAsync(() => portico.ReadErrorLogAsync().Result.Contains("while reading upstream, client: 127.0.0.1", StringComparison.Ordinal), "the error line");
-        Assert.Contains("200 ", File.ReadAllText(portico.Dir.File("logs/access.log")), StringComparison.Ordinal);
+        var access = portico.Dir.File("logs/access.log");
+        await ProxyTest.WaitUntilAsync(() => File.Exists(access) && File.ReadAllLines(access).Length == 1, "the access log line");
+        Assert.Equal($"200 /portico.test.Echo/Count {origin.Address} 200", File.ReadAllLines(access).Single());
     }
 
     [Fact]
@@ -174,17 +177,19 @@ public sealed class GrpcFailureTests
         var error = await Assert.ThrowsAsync<RpcException>(async () => await collect.ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
 
-        var access = File.ReadAllLines(portico.Dir.File("logs/access.log"));
+        // Each line is written when its call ends; streaming calls may end in another order than they began.
+        var log = portico.Dir.File("logs/access.log");
+        await ProxyTest.WaitUntilAsync(() => File.Exists(log) && File.ReadAllLines(log).Length == 5, "five access log lines");
         var port = origin.Port;
-        Assert.Equal(
-            [
-                $"200 127.0.0.2:{port}, 127.0.0.1:{port} 502, 200",
-                $"200 127.0.0.1:{port} 200",
-                $"502 127.0.0.2:{port} 502",
-                $"200 127.0.0.1:{port} 200",
-                $"502 127.0.0.2:{port} 502",
-            ],
-            access);
+        string[] expected =
+        [
+            $"200 /portico.test.Echo/Unary 127.0.0.2:{port}, 127.0.0.1:{port} 502, 200",
+            $"200 /portico.test.Echo/Count 127.0.0.1:{port} 200",
+            $"502 /portico.test.Echo/Count 127.0.0.2:{port} 502",
+            $"200 /portico.test.Echo/Unary 127.0.0.1:{port} 200",
+            $"502 /portico.test.Echo/Collect 127.0.0.2:{port} 502",
+        ];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), File.ReadAllLines(log).Order(StringComparer.Ordinal));
     }
 
     [Fact]
