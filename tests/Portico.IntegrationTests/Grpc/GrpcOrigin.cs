@@ -115,6 +115,7 @@ public sealed class EchoService(GrpcOriginState state) : Echo.EchoBase
             Path = http.Request.Path.Value ?? string.Empty,
             Scheme = http.Request.Scheme,
             Protocol = http.Request.Protocol,
+            Connection = http.Connection.Id,
         };
         foreach (var name in Reported)
         {

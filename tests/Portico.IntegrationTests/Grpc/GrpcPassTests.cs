@@ -273,4 +273,40 @@ public sealed class GrpcPassTests : IDisposable
         Assert.Equal("echo:u", reply.Text);
         Assert.Equal("localhost", reply.Authority);
     }
+
+    [Fact]
+    public async Task UpstreamBlock_WithAndWithoutKeepalive()
+    {
+        await using var origin = await GrpcOrigin.StartAsync();
+        await using var portico = await PorticoInstance.StartHttpAsync($$"""
+            upstream grpc_plain { server {{origin.Address}}; }
+            upstream grpc_kept { server {{origin.Address}}; keepalive 4; }
+            server {
+                listen 127.0.0.1:{port};
+                http2 on;
+                location /portico.test.Echo/Unary { grpc_pass grpc://grpc_plain; }
+                location /portico.test.Echo/Count { grpc_pass grpc://grpc_kept; }
+            }
+            """);
+        var (client, channel) = Client(portico.Port);
+        using var _ = channel;
+
+        // The upstream's name is the :authority; without keepalive every call has its own connection.
+        var a = await client.UnaryAsync(new EchoRequest { Text = "a" }, deadline: Deadline);
+        var b = await client.UnaryAsync(new EchoRequest { Text = "b" }, deadline: Deadline);
+        Assert.Equal("grpc_plain", a.Authority);
+        Assert.NotEqual(a.Connection, b.Connection);
+
+        // With keepalive the HTTP/2 connection to the origin is used again.
+        async Task<string> CountConnection()
+        {
+            using var call = client.Count(new CountRequest { Count = 1 }, deadline: Deadline);
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            var connection = call.ResponseStream.Current.Connection;
+            Assert.False(await call.ResponseStream.MoveNext(CancellationToken.None));
+            return connection;
+        }
+
+        Assert.Equal(await CountConnection(), await CountConnection());
+    }
 }

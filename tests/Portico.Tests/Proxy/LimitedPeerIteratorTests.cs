@@ -14,7 +14,7 @@ public class LimitedPeerIteratorTests
     [Fact]
     public void TriesLimitTheNumberOfPeers()
     {
-        var it = new LimitedPeerIterator(Three().Begin(null!), tries: 2, TimeSpan.Zero, new FakeTimeProvider());
+        var it = new LimitedPeerIterator(Three().Begin(null!), maxTries: 2, TimeSpan.Zero, new FakeTimeProvider());
         Assert.Equal(2, it.Remaining);
         Assert.True(it.TryNext(out var a));
         Assert.Equal(1, it.Remaining);
@@ -28,7 +28,7 @@ public class LimitedPeerIteratorTests
     public void TheTimeoutStopsFurtherTriesOnceItPassed()
     {
         var time = new FakeTimeProvider();
-        var it = new LimitedPeerIterator(Three().Begin(null!), tries: 0, TimeSpan.FromSeconds(5), time);
+        var it = new LimitedPeerIterator(Three().Begin(null!), maxTries: 0, TimeSpan.FromSeconds(5), time);
         Assert.True(it.TryNext(out _));
         time.Advance(TimeSpan.FromSeconds(4));
         Assert.Equal(2, it.Remaining);
