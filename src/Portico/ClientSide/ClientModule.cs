@@ -39,6 +39,8 @@ public sealed class ClientModule : PorticoModule
         r.Add(new DirectiveSpec("client_header_timeout", Ctx.HttpServer, Arity.One, c => c.Loc<ClientServerSettings>().HeaderTimeout = c.Time(0)) { Module = Name });
         r.Add(new DirectiveSpec("underscores_in_headers", Ctx.HttpServer, Arity.Flag, c => c.Loc<ClientServerSettings>().UnderscoresInHeaders = c.Flag(0)) { Module = Name });
         r.Add(new DirectiveSpec("ignore_invalid_headers", Ctx.HttpServer, Arity.Flag, c => c.Loc<ClientServerSettings>().IgnoreInvalidHeaders = c.Flag(0)) { Module = Name });
+        r.Add(new DirectiveSpec("client_header_buffer_size", Ctx.HttpServer, Arity.One, c => c.Loc<ClientServerSettings>().HeaderBufferSize = c.Size(0)) { Module = Name });
+        r.Add(new DirectiveSpec("large_client_header_buffers", Ctx.HttpServer, Arity.Two, HeaderBuffers.LargeClientHeaderBuffers) { Module = Name });
     }
 
     private static void InFileOnly(DirectiveCall c)
@@ -90,6 +92,9 @@ public sealed class ClientModule : PorticoModule
             location.AddHeaderFilter(new KeepAliveHeader("timeout=" + header.ToString(CultureInfo.InvariantCulture)));
         }
     }
+
+    /// <summary>nginx's checks of the request head against client_header_buffer_size and large_client_header_buffers.</summary>
+    public override void CompileServer(ServerCompiler server) => server.AddPostRead(new HeaderBuffers.Check(server.Settings<ClientServerSettings>()));
 
     public override void CompleteSnapshot(SnapshotBuilder snapshot) => snapshot.Snapshot.ListenerHooks.Add(ListenerLimits.Instance);
 
@@ -203,6 +208,7 @@ public sealed class ClientModule : PorticoModule
             var header = server.Get<ClientServerSettings>().HeaderTimeout ?? TimeSpan.FromSeconds(60);
             var keepalive = server.Get<ClientSettings>().KeepaliveTimeout ?? TimeSpan.FromSeconds(75);
             options.Limits.RequestHeadersTimeout = header > TimeSpan.Zero ? header : TimeSpan.FromMilliseconds(1);
+            HeaderBuffers.ApplyLimits(options, server.Get<ClientServerSettings>());
             if (keepalive > TimeSpan.Zero)
             {
                 options.Limits.KeepAliveTimeout = keepalive;

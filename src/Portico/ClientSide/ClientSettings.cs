@@ -64,8 +64,16 @@ public sealed class ClientServerSettings : Settings<ClientServerSettings>
     public bool? UnderscoresInHeaders { get; set; }
     public bool? IgnoreInvalidHeaders { get; set; }
 
+    /// <summary>client_header_buffer_size: the first buffer a request head is read into (see <see cref="HeaderBuffers"/>).</summary>
+    public long? HeaderBufferSize { get; set; }
+
+    /// <summary>large_client_header_buffers number size.</summary>
+    public (int Number, long Size)? LargeHeaderBuffers { get; set; }
+
     public override void MergeFrom(ClientServerSettings parent)
     {
+        HeaderBufferSize ??= parent.HeaderBufferSize ?? HeaderBuffers.DefaultHeaderBufferSize;
+        LargeHeaderBuffers ??= parent.LargeHeaderBuffers ?? HeaderBuffers.DefaultLargeBuffers;
         HeaderTimeout ??= parent.HeaderTimeout ?? TimeSpan.FromSeconds(60);
         UnderscoresInHeaders ??= parent.UnderscoresInHeaders ?? false;
         IgnoreInvalidHeaders ??= parent.IgnoreInvalidHeaders ?? true;

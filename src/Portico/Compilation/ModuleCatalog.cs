@@ -20,6 +20,7 @@ public static class ModuleCatalog
         new Upstreams.UpstreamModule(),
         new Proxy.ProxyModule(),
         new Admin.ApiModule(),
+        new Grpc.GrpcModule(),
         new Logging.LogModule(),
         new Tls.SslModule(),
         new Tls.Http2Module(),

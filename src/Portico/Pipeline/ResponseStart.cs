@@ -48,7 +48,8 @@ public static class ResponseStart
             headers.Location = AbsoluteBase(r, core) + value;
         }
 
-        if (r.CloseConnection)
+        // HTTP/2 has no Connection header (Kestrel would drop it with a warning).
+        if (r.CloseConnection && r.Protocol.StartsWith("HTTP/1", StringComparison.Ordinal))
         {
             headers.Connection = "close";
         }

@@ -45,7 +45,8 @@ public sealed class ProxyHandler : ContentHandler
         if (url is null)
         {
             var text = loc.UrlTemplate!.Evaluate(r);
-            url = ProxyUrl.Parse(text, out var error, runtime: true);
+            string? error;
+            url = loc.RuntimeUrlParser is { } parse ? parse(text, out error) : ProxyUrl.Parse(text, out error, runtime: true);
             if (url is null)
             {
                 r.LogError(LogLevel.Error, error!);
@@ -166,12 +167,12 @@ public sealed class ProxyHandler : ContentHandler
                             return ClientGone(r, ClientFailure.Closed);
                         }
 
-                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + group.Name + target);
+                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + group.Name + (loc.LogTarget ? target : string.Empty));
                         r.LogError(LogLevel.Error, (groupState.Queue.Waiting >= limit ? "upstream queue is full" : "upstream queue timed out") + " while connecting to upstream");
                     }
                     else
                     {
-                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + (group?.Name ?? string.Empty) + target);
+                        r.SetItem(RequestLogFormat.UpstreamLogKey, schema + (group?.Name ?? string.Empty) + (loc.LogTarget ? target : string.Empty));
                         r.LogError(LogLevel.Error, "no live upstreams while connecting to upstream");
                     }
 
@@ -180,7 +181,7 @@ public sealed class ProxyHandler : ContentHandler
                     break;
                 }
 
-                r.SetItem(RequestLogFormat.UpstreamLogKey, schema + peer.Name + (peer.IsUnix ? ":" : string.Empty) + target);
+                r.SetItem(RequestLogFormat.UpstreamLogKey, schema + peer.Name + (peer.IsUnix ? ":" : string.Empty) + (loc.LogTarget ? target : string.Empty));
                 var state = states.Add(peer.Name);
                 if (queued >= 0)
                 {
@@ -386,7 +387,16 @@ public sealed class ProxyHandler : ContentHandler
 
     private static Flow Abort(RequestContext r)
     {
-        r.Http.Abort();
+        // nginx resets an HTTP/2 stream it cannot finish with INTERNAL_ERROR (Kestrel's Abort sends CANCEL).
+        if (r.Http.Features.Get<IHttpResetFeature>() is { } reset)
+        {
+            reset.Reset(2);
+        }
+        else
+        {
+            r.Http.Abort();
+        }
+
         return Flow.Done;
     }
 

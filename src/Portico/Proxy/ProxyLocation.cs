@@ -1,3 +1,4 @@
+using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Portico.ClientSide;
@@ -12,8 +13,11 @@ using Portico.Variables;
 
 namespace Portico.Proxy;
 
-/// <summary>A proxy_set_header entry ready to evaluate.</summary>
-public sealed record CompiledHeader(string Name, CompiledTemplate Value);
+/// <summary>A proxy_set_header entry ready to evaluate; the fallback is sent when the value is empty (grpc_set_header Host).</summary>
+public sealed record CompiledHeader(string Name, CompiledTemplate Value, CompiledTemplate? Fallback = null);
+
+/// <summary>Parses the URL a proxy_pass (or grpc_pass) with variables built for one request; null with nginx's error text.</summary>
+public delegate ProxyUrl? RuntimeUrlParser(string text, out string? error);
 
 /// <summary>A compiled proxy_redirect / proxy_cookie_* rule.</summary>
 public sealed record CompiledRule(RewriteRuleKind Kind, CompiledTemplate? Pattern, System.Text.RegularExpressions.Regex? Regex, CompiledTemplate Replacement);
@@ -30,7 +34,14 @@ public sealed class ProxyLocation
     public static readonly string[] DefaultHiddenHeaders =
         ["Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"];
 
-    public required ProxyPassSpec Pass { get; init; }
+    /// <summary>The proxy_pass this location was compiled from (null for other content handlers on the proxy core, as grpc_pass).</summary>
+    public ProxyPassSpec? Pass { get; init; }
+
+    /// <summary>How a URL built from variables is parsed (null: proxy_pass's http:// and https:// URLs).</summary>
+    public RuntimeUrlParser? RuntimeUrlParser { get; init; }
+
+    /// <summary>The request target follows the peer in the "upstream:" part of error lines (grpc's do not show it).</summary>
+    public bool LogTarget { get; init; } = true;
 
     /// <summary>The static URL, or null when proxy_pass has variables.</summary>
     public ProxyUrl? Url { get; init; }
@@ -96,6 +107,10 @@ public sealed class ProxyLocation
     public required bool IgnoreInvalidHeaders { get; init; }
 }
 
+/// <summary>The *_ssl_* settings of a location that make the TLS client context to origins.</summary>
+internal readonly record struct UpstreamTlsSettings(SslProtocols? SslProtocols, bool? SslVerify, long? SslVerifyDepth, string? SslTrustedCertificate,
+    string? SslCertificate, string? SslCertificateKey, bool? SslServerName, bool? SslSessionReuse);
+
 /// <summary>Compiles proxy_pass and the proxy_* settings of a location into a handler.</summary>
 internal static class ProxyCompiler
 {
@@ -147,7 +162,8 @@ internal static class ProxyCompiler
         UpstreamTlsOptions? tls = null;
         if (https)
         {
-            tls = CompileTls(s, snapshot, pass);
+            tls = CompileTls("proxy", new UpstreamTlsSettings(s.SslProtocols, s.SslVerify, s.SslVerifyDepth, s.SslTrustedCertificate, s.SslCertificate,
+                s.SslCertificateKey, s.SslServerName, s.SslSessionReuse), snapshot, s.SslAt ?? pass.Source);
             if (tls is null)
             {
                 return;
@@ -362,16 +378,18 @@ internal static class ProxyCompiler
         return compiled;
     }
 
-    /// <summary>ngx_http_proxy_set_ssl: the TLS context of an https:// target, with nginx's load-time errors.</summary>
-    private static UpstreamTlsOptions? CompileTls(ProxySettings s, SnapshotBuilder snapshot, ProxyPassSpec pass)
+    /// <summary>
+    /// ngx_http_proxy_set_ssl (and grpc's): the TLS context of an https:// or grpcs:// target, with nginx's load-time
+    /// errors naming the module's directives ("proxy_ssl_...", "grpc_ssl_...").
+    /// </summary>
+    internal static UpstreamTlsOptions? CompileTls(string module, UpstreamTlsSettings s, SnapshotBuilder snapshot, Config.Syntax.Directive at)
     {
-        var at = s.SslAt ?? pass.Source;
         X509Certificate2? client = null;
         if (s.SslCertificate is { } certPath)
         {
             if (s.SslCertificateKey is not { } keyPath)
             {
-                snapshot.Error($"no \"proxy_ssl_certificate_key\" is defined for certificate \"{certPath}\"", at);
+                snapshot.Error($"no \"{module}_ssl_certificate_key\" is defined for certificate \"{certPath}\"", at);
                 return null;
             }
 
@@ -393,7 +411,7 @@ internal static class ProxyCompiler
         {
             if (s.SslTrustedCertificate is not { } trustedPath)
             {
-                snapshot.Error("no proxy_ssl_trusted_certificate for proxy_ssl_verify", at);
+                snapshot.Error($"no {module}_ssl_trusted_certificate for {module}_ssl_verify", at);
                 return null;
             }
 

@@ -155,6 +155,11 @@ public static class ProxyRequestBuilder
         foreach (var h in loc.Headers)
         {
             var value = h.Value.Evaluate(r);
+            if (value.Length == 0 && h.Fallback is { } fallback)
+            {
+                value = fallback.Evaluate(r);
+            }
+
             if (value.Length > 0)
             {
                 headers.Add(new KeyValuePair<string, string>(h.Name, value));

@@ -131,6 +131,9 @@ public sealed class Http2Module : PorticoModule
         }
     }
 
+    /// <summary>WebSocket over HTTP/2 (extended CONNECT) is presented to the configuration as the HTTP/1.1 handshake.</summary>
+    public override void CompileServer(ServerCompiler server) => server.AddPostRead(WebSocketOverHttp2.Instance);
+
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
         v.Register("http2", r => r.Protocol == "HTTP/2.0" ? (r.Http.Request.IsHttps ? "h2" : "h2c") : string.Empty);

@@ -75,6 +75,8 @@ public abstract class BalancedIterator : PeerIterator
     private bool _full;
     private bool _disabled;
     private bool _started;
+    private PeerList? _cycleList;
+    private int _cyclePosition;
 
     protected BalancedIterator(Balancer owner)
     {
@@ -231,11 +233,17 @@ public abstract class BalancedIterator : PeerIterator
             return -1;
         }
 
-        var start = (int)((ulong)list.NextCursor() % (ulong)schedule.Length);
+        // A retry continues the cycle after this request's previous pick instead of taking a new
+        // position: as with nginx, a failed attempt does not make the next request skip a peer.
+        var start = ReferenceEquals(_cycleList, list)
+            ? _cyclePosition
+            : (int)((ulong)list.NextCursor() % (ulong)schedule.Length);
         var fallback = -1;
+        var fallbackPosition = 0;
         for (var k = 0; k < schedule.Length; k++)
         {
-            var index = schedule[(start + k) % schedule.Length];
+            var position = (start + k) % schedule.Length;
+            var index = schedule[position];
             if (!IsCandidate(list, index) || (also is not null && !also(index)))
             {
                 continue;
@@ -243,13 +251,24 @@ public abstract class BalancedIterator : PeerIterator
 
             if (SlowStartAdmits(list.Peers[index]))
             {
-                return index;
+                return Picked(list, position, index);
             }
 
-            fallback = fallback < 0 ? index : fallback;
+            if (fallback < 0)
+            {
+                fallback = index;
+                fallbackPosition = position;
+            }
         }
 
-        return fallback;
+        return fallback < 0 ? -1 : Picked(list, fallbackPosition, fallback);
+    }
+
+    private int Picked(PeerList list, int position, int index)
+    {
+        _cycleList = list;
+        _cyclePosition = (position + 1) % list.Schedule.Length;
+        return index;
     }
 }
 

@@ -42,7 +42,9 @@ public sealed class YarpTransport : IUpstreamTransport
 
         var bodyDetection = http.Features.Get<IHttpRequestBodyDetectionFeature>();
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
+        var extendedConnect = http.Features.Get<IHttpExtendedConnectFeature>();
         var lifetime = http.Features.Get<IHttpRequestLifetimeFeature>();
+        var reset = http.Features.Get<IHttpResetFeature>();
         var responseFeature = http.Features.Get<IHttpResponseFeature>();
         var deferredAbort = lifetime is null ? null : new DeferredAbort(lifetime, request.IgnoreClientAbort);
         try
@@ -53,6 +55,11 @@ public sealed class YarpTransport : IUpstreamTransport
                 // YARP aborts the client on its own when a body fails; the attempt loop decides that instead,
                 // after sending what was buffered, as nginx does.
                 http.Features.Set<IHttpRequestLifetimeFeature>(deferredAbort);
+                if (reset is not null)
+                {
+                    // Over HTTP/2 YARP resets the stream instead (with CANCEL); that is the attempt loop's call too.
+                    http.Features.Set<IHttpResetFeature>(new DeferredReset(deferredAbort));
+                }
             }
 
             if (responseFeature is not null)
@@ -64,6 +71,12 @@ public sealed class YarpTransport : IUpstreamTransport
             if (upgrade is { IsUpgradableRequest: true } && !request.Upgrade)
             {
                 http.Features.Set<IHttpUpgradeFeature>(NotUpgradable.Instance);
+            }
+
+            if (extendedConnect is { IsExtendedConnect: true } && !request.Upgrade)
+            {
+                // A WebSocket over HTTP/2 the configuration does not upgrade is a plain request to the origin.
+                http.Features.Set<IHttpExtendedConnectFeature>(null);
             }
 
             if (!http.Response.HasStarted)
@@ -110,9 +123,15 @@ public sealed class YarpTransport : IUpstreamTransport
         {
             http.Features.Set(bodyDetection);
             http.Features.Set(upgrade);
+            http.Features.Set(extendedConnect);
             if (lifetime is not null)
             {
                 http.Features.Set(lifetime);
+            }
+
+            if (reset is not null)
+            {
+                http.Features.Set(reset);
             }
 
             if (responseFeature is not null)
@@ -415,10 +434,13 @@ public sealed class YarpTransport : IUpstreamTransport
             proxyRequest.Options.Set(AttemptContext.Key, _attempt);
             long head = r.Method.Length + 1 + r.Target.Length + 11;
             var content = proxyRequest.Content;
+            // YARP makes (and checks the answer to) its own Sec-WebSocket-Key for a WebSocket over HTTP/2.
+            var ownKey = r.Upgrade && HttpProtocol.IsHttp2(httpContext.Request.Protocol);
             foreach (var (name, value) in r.Headers)
             {
                 head += name.Length + value.Length + 4;
-                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)
+                    || (ownKey && name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }
@@ -507,6 +529,12 @@ public sealed class YarpTransport : IUpstreamTransport
         }
 
         public void Abort() => Requested = true;
+    }
+
+    /// <summary>Records YARP's wish to reset the client's HTTP/2 stream, as <see cref="DeferredAbort"/> does for aborts.</summary>
+    private sealed class DeferredReset(DeferredAbort abort) : IHttpResetFeature
+    {
+        public void Reset(int errorCode) => abort.Abort();
     }
 
     /// <summary>The client response as YARP should see it: started once the proxy took the upstream head.</summary>
