@@ -92,6 +92,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
     private static async ValueTask HandleAsync(RequestContext r)
     {
         var address = r.Listener.ForLocal(r.Connection.LocalAddress);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
+using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -172,10 +173,13 @@ public sealed class ConnectionTrackerHook : IListenerHook
 }
 
 /// <summary>Remembers how many received bytes lie beyond what the HTTP parser consumed.</summary>
-internal sealed class TrackingPipeReader : PipeReader
+internal sealed class TrackingPipeReader : PipeReader, IValueTaskSource<ReadResult>
 {
     private readonly PipeReader _inner;
     private ReadOnlySequence<byte> _last;
+    private ManualResetValueTaskSourceCore<ReadResult> _core;
+    private ValueTask<ReadResult> _pending;
+    private Action? _onInnerCompleted;
 
     public TrackingPipeReader(PipeReader inner)
     {
@@ -205,15 +209,40 @@ internal sealed class TrackingPipeReader : PipeReader
             return new ValueTask<ReadResult>(result);
         }
 
-        return Await(task);
+        // Pending: this reader is the completion source (one read at a time per PipeReader), so a read
+        // that waits for the next request allocates nothing.
+        _core.Reset();
+        _pending = task;
+        _onInnerCompleted ??= OnInnerCompleted;
+        task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onInnerCompleted);
+        return new ValueTask<ReadResult>(this, _core.Version);
     }
 
-    private async ValueTask<ReadResult> Await(ValueTask<ReadResult> task)
+    private void OnInnerCompleted()
     {
-        var result = await task.ConfigureAwait(false);
+        var task = _pending;
+        _pending = default;
+        ReadResult result;
+        try
+        {
+            result = task.Result; // completed: the callback runs once the read has finished
+        }
+        catch (Exception e)
+        {
+            _core.SetException(e);
+            return;
+        }
+
         Seen(result);
-        return result;
+        _core.SetResult(result);
     }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
 
     public override bool TryRead(out ReadResult result)
     {

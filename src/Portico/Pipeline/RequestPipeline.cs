@@ -18,6 +18,7 @@ public static class RequestPipeline
         Rewrite,
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
     public static async ValueTask RunAsync(RequestContext r)
     {
         var stage = r.Server.PostRead.Length > 0 ? Stage.PostRead : Stage.ServerRewrite;
@@ -150,6 +151,7 @@ public static class RequestPipeline
         return Flow.Continue;
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private static async ValueTask<Flow> RunContentPhasesAsync(RequestContext r)
     {
         var location = r.Location;
@@ -181,6 +183,7 @@ public static class RequestPipeline
         return flow == Flow.Continue ? Flow.Done : flow;
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private static async ValueTask<Flow> RunAsync(PhaseHandler[] handlers, RequestContext r)
     {
         for (var i = 0; i < handlers.Length; i++)

@@ -29,6 +29,11 @@ public sealed class ProxyHandler : ContentHandler
 
     public ProxyLocation Location => _loc;
 
+    /// <summary>The wait for a max_conns slot; its closure is allocated only by requests that queue.</summary>
+    private static ValueTask<bool> WaitInQueueAsync(GroupState state, UpstreamGroup group, int limit, TimeSpan remaining, ProxyLocation loc, RequestContext r) =>
+        state.Queue.WaitAsync(limit, remaining, loc.Time, r.Http.RequestAborted, () => AnyAvailable(group));
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     public override async ValueTask<Flow> HandleAsync(RequestContext r)
     {
         var loc = _loc;
@@ -156,7 +161,7 @@ public sealed class ProxyHandler : ContentHandler
                     {
                         var waitStart = loc.Time.GetTimestamp();
                         var remaining = group.Spec.QueueTimeout - TimeSpan.FromMilliseconds(Math.Max(0, queued));
-                        if (remaining > TimeSpan.Zero && await groupState.Queue.WaitAsync(limit, remaining, loc.Time, r.Http.RequestAborted, () => AnyAvailable(group)).ConfigureAwait(false))
+                        if (remaining > TimeSpan.Zero && await WaitInQueueAsync(groupState, group, limit, remaining, loc, r).ConfigureAwait(false))
                         {
                             queued = Math.Max(0, queued) + (long)loc.Time.GetElapsedTime(waitStart).TotalMilliseconds;
                             continue;

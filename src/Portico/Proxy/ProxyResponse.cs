@@ -90,8 +90,9 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
             {
                 if (status == 401)
                 {
-                    foreach (var (name, value) in head.Headers)
+                    for (var i = 0; i < head.Headers.Count; i++)
                     {
+                        var (name, value) = head.Headers[i];
                         if (name.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase))
                         {
                             response.Headers.Append(name, value);
@@ -107,8 +108,9 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         // ngx_http_upstream_process_headers.
         if ((loc.Ignore & IgnoredHeaders.XAccelRedirect) == 0 && Find(head.Headers, "X-Accel-Redirect") is { Length: > 0 } redirect)
         {
-            foreach (var (name, value) in head.Headers)
+            for (var j = 0; j < head.Headers.Count; j++)
             {
+                var (name, value) = head.Headers[j];
                 if (RedirectKept.Contains(name))
                 {
                     Copy(name, value);
@@ -121,8 +123,9 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
 
         var buffering = loc.Buffering;
         long clientRate = 0;
-        foreach (var (name, value) in head.Headers)
+        for (var k = 0; k < head.Headers.Count; k++)
         {
+            var (name, value) = head.Headers[k];
             if (name.Equals("X-Accel-Buffering", StringComparison.OrdinalIgnoreCase) && (loc.Ignore & IgnoredHeaders.XAccelBuffering) == 0)
             {
                 if (value.Equals("no", StringComparison.OrdinalIgnoreCase))
@@ -199,8 +202,9 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
             return;
         }
 
-        foreach (var (name, value) in trailers)
+        for (var i = 0; i < trailers.Count; i++)
         {
+            var (name, value) = trailers[i];
             if (!_loc.Hidden.Contains(name))
             {
                 target.Append(name, value);
@@ -254,8 +258,9 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
 
     private static string? Find(IReadOnlyList<KeyValuePair<string, string>> headers, string name)
     {
-        foreach (var (n, v) in headers)
+        for (var i = 0; i < headers.Count; i++)
         {
+            var (n, v) = headers[i];
             if (n.Equals(name, StringComparison.OrdinalIgnoreCase))
             {
                 return v;

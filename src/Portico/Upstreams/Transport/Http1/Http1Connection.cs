@@ -26,6 +26,11 @@ public sealed class Http1Connection
     private const int ReadBufferSize = 64 * 1024;
     private const int WriteBufferSize = 32 * 1024;
 
+    // An exchange starts with buffers sized for heads and small bodies; bodies that stream take the full
+    // sizes above. A burst of thousands of concurrent requests then leaves far less memory behind.
+    private const int HeadReadSize = 16 * 1024;
+    private const int HeadWriteSize = 4 * 1024;
+
     /// <summary>Room before chunk data for its size line: 16 hex digits and CRLF.</summary>
     private const int ChunkPrefix = 18;
 
@@ -120,7 +125,7 @@ public sealed class Http1Connection
     }
 
     /// <summary>Runs one exchange on this connection.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     internal async ValueTask<Http1Result> ExchangeAsync(UpstreamRequest request, bool reused, CancellationToken clientToken)
     {
         Begin(request);
@@ -157,12 +162,38 @@ public sealed class Http1Connection
         return result;
     }
 
+    /// <summary>The full-size read buffer for a body that streams; the bytes not yet used move to its start.</summary>
+    private void GrowInput(ref int start, ref int filled)
+    {
+        if (_in.Length >= ReadBufferSize)
+        {
+            return;
+        }
+
+        var bigger = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        _in.AsSpan(start, filled - start).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_in);
+        _in = bigger;
+        filled -= start;
+        start = 0;
+    }
+
+    /// <summary>The full-size write buffer for a request body or an upgraded connection (nothing is pending in it then).</summary>
+    private void GrowOutput()
+    {
+        if (_out.Length < WriteBufferSize)
+        {
+            ArrayPool<byte>.Shared.Return(_out);
+            _out = ArrayPool<byte>.Shared.Rent(WriteBufferSize);
+        }
+    }
+
     private void Begin(UpstreamRequest request)
     {
         _request = request;
         Requests++;
-        _in = ArrayPool<byte>.Shared.Rent(Math.Max(ReadBufferSize, _pool.MaxHeaderBytes + 1));
-        _out = ArrayPool<byte>.Shared.Rent(WriteBufferSize);
+        _in = ArrayPool<byte>.Shared.Rent(Math.Max(HeadReadSize, _pool.MaxHeaderBytes + 1));
+        _out = ArrayPool<byte>.Shared.Rent(HeadWriteSize);
         _readTimeout = Timer(request.Timeouts.Read);
         _sendTimeout = Timer(request.Timeouts.Send);
         _clientAborted = false;
@@ -207,7 +238,7 @@ public sealed class Http1Connection
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> RunAsync(bool reused, CancellationToken clientToken)
     {
         var request = _request;
@@ -285,7 +316,7 @@ public sealed class Http1Connection
     private volatile bool _bodyLastWrite;
 
     /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> ReceiveAsync(bool reused, CancellationToken clientToken)
     {
         var request = _request;
@@ -437,9 +468,14 @@ public sealed class Http1Connection
     }
 
     /// <summary>A Content-Length body, or a body that ends when the origin closes (length -1).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> BodyAsync(Stream sink, int start, int filled, long length, CancellationToken clientToken)
     {
+        if (length < 0 || length > filled - start)
+        {
+            GrowInput(ref start, ref filled);
+        }
+
         var buffer = _in;
         var remaining = length;
         var extra = false;
@@ -515,9 +551,10 @@ public sealed class Http1Connection
     }
 
     /// <summary>A chunked body, decoded in place; the trailers go to the proxy at the end.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> ChunkedBodyAsync(Stream sink, int start, int filled, CancellationToken clientToken)
     {
+        GrowInput(ref start, ref filled);
         var buffer = _in;
         var decoder = _chunked;
         decoder.Reset();
@@ -573,7 +610,7 @@ public sealed class Http1Connection
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> TrailersAsync(int start, int filled)
     {
         var buffer = _in;
@@ -638,7 +675,7 @@ public sealed class Http1Connection
     }
 
     /// <summary>Writes a piece of the response to the client's side (direct or the response buffer); false when the client failed.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<bool> DeliverAsync(Stream sink, ReadOnlyMemory<byte> data, CancellationToken clientToken)
     {
         _bodyBytesReceived += data.Length;
@@ -660,9 +697,11 @@ public sealed class Http1Connection
     /// 101 Switching Protocols: the client's connection is upgraded and bytes flow both ways until the origin
     /// closes; proxy_read_timeout is the idle time of the pair (any traffic re-arms it).
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<Http1Result> UpgradeAsync(ReadOnlyMemory<byte> early, CancellationToken clientToken)
     {
+        // The client-to-origin direction reads into the write buffer (early data lives in the read buffer).
+        GrowOutput();
         var http = _request.Context.Http;
         var feature = http.Features.Get<IHttpUpgradeFeature>();
         if (feature is not { IsUpgradableRequest: true })
@@ -786,9 +825,10 @@ public sealed class Http1Connection
     /// response is read: with its length as is, without one re-chunked. Each write that waits is bounded by
     /// proxy_send_timeout. A failure stops the reader unless the response head already arrived.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
     private async ValueTask SendBodyAsync()
     {
+        GrowOutput();
         var request = _request;
         var body = request.Context.Http.Request.Body;
         var buffer = _out;
@@ -880,7 +920,7 @@ public sealed class Http1Connection
     }
 
     /// <summary>A write to the origin; proxy_send_timeout when it has to wait.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
     private async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {
         var write = _stream.WriteAsync(data, _writeCts.Token);
@@ -906,7 +946,7 @@ public sealed class Http1Connection
     }
 
     /// <summary>A read from the origin; proxy_read_timeout when it has to wait (for the head only once the request is sent).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     private async ValueTask<int> ReadAsync(Memory<byte> buffer, bool head)
     {
         var read = _stream.ReadAsync(buffer, _readCts.Token);

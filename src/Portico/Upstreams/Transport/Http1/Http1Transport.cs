@@ -35,7 +35,7 @@ public sealed class Http1Transport : IUpstreamTransport
     public static IUpstreamTransport Select(UpstreamHttpVersion version, IUpstreamTransport yarp, Func<UpstreamRequest, TransportHandle> pools) =>
         version == UpstreamHttpVersion.Http2 || UseYarp ? yarp : new Http1Transport(pools);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     public async ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request)
     {
         var handle = _pools(request);
@@ -51,7 +51,7 @@ public sealed class Http1Transport : IUpstreamTransport
     }
 
     /// <summary>One attempt at the pool's peer (the pool is given directly by tests and benchmarks).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     internal static async ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request, Http1Pool pool)
     {
         var time = pool.Time;
