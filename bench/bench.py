@@ -358,16 +358,24 @@ def run_h2load(url, conns, seconds):
     return parse_h2load(res.stdout + res.stderr)
 
 
-def idle_connections(port, count):
-    """Opens `count` keep-alive connections, sends one request on each, keeps them idle; returns them."""
+def idle_connections(port, count, batch=100):
+    """Opens `count` keep-alive connections, one request on each, and keeps them idle; returns them.
+
+    Connections arrive in batches of `batch` (each batch's answers are read before the next batch opens):
+    what is measured is the memory an idle connection holds, not the transient peak of `count`
+    simultaneous requests (a garbage-collected process keeps that peak's heap until its next collections).
+    """
     socks = []
     req = b"GET /small HTTP/1.1\r\nHost: bench\r\n\r\n"
-    for _ in range(count):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(req)
-        socks.append(s)
-    for s in socks:
-        s.recv(4096)
+    for first in range(0, count, batch):
+        group = []
+        for _ in range(min(batch, count - first)):
+            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            s.sendall(req)
+            group.append(s)
+        for s in group:
+            s.recv(4096)
+        socks += group
     return socks
 
 
