@@ -100,6 +100,8 @@ public sealed class Http1Connection
     public long BodyBytesReceived => _bodyBytesReceived;
 
     /// <summary>The peer closed (or sent something) while the connection sat idle: it cannot carry a request.</summary>
+    internal bool IsClosed => Volatile.Read(ref _closed) == 1;
+
     internal bool PeerClosedWhileIdle() => Volatile.Read(ref _closed) == 1 || Http1Pool.Readable(_socket);
 
     /// <summary>Closes the connection once; true the first time.</summary>

@@ -70,7 +70,12 @@ public sealed class Http1Pool : IDisposable
     internal void Exit() => Interlocked.Decrement(ref _active);
 
     /// <summary>The most recently used idle connection that is still good, or null.</summary>
-    internal Http1Connection? TakeIdle()
+    /// <summary>Idle for less than this, a pooled connection is not polled before it is reused.</summary>
+    internal static readonly TimeSpan FreshIdle = TimeSpan.FromMilliseconds(50);
+
+    /// <param name="mustBeLive">Poll the connection whatever its idle time: for requests that cannot be sent
+    /// again once they may have reached the origin (non-idempotent methods).</param>
+    internal Http1Connection? TakeIdle(bool mustBeLive = true)
     {
         if (!KeepaliveEnabled)
         {
@@ -92,12 +97,25 @@ public sealed class Http1Pool : IDisposable
                 _idle.RemoveAt(_idle.Count - 1);
             }
 
-            if (!Expired(c, now) && !c.PeerClosedWhileIdle())
+            // The poll is a system call: an idempotent request takes a connection back in the pool for less
+            // than the sweeper's shortest period without it (under load that is nearly every request). If its
+            // peer closed it in that instant, no response arrives and the request goes again on a fresh one.
+            var trusted = !mustBeLive && _time.GetElapsedTime(c.IdleSince, now) < FreshIdle;
+            if (!Expired(c, now) && !(trusted ? c.IsClosed : c.PeerClosedWhileIdle()))
             {
                 return c;
             }
 
             Close(c);
+        }
+    }
+
+    /// <summary>The connection the next <see cref="TakeIdle"/> would consider, left in the pool (for tests).</summary>
+    internal Http1Connection? PeekIdle()
+    {
+        lock (_gate)
+        {
+            return _idle.Count == 0 ? null : _idle[^1];
         }
     }
 

@@ -79,7 +79,7 @@ public sealed class Http1Transport : IUpstreamTransport
             var fresh = false;
             while (true)
             {
-                var connection = fresh ? null : pool.TakeIdle();
+                var connection = fresh ? null : pool.TakeIdle(mustBeLive: UpstreamFailures.IsNonIdempotent(request.Method));
                 var reused = connection is not null;
                 if (connection is null)
                 {
