@@ -186,7 +186,7 @@ public sealed class ClientBody : IAsyncDisposable
     }
 
     /// <summary>Reads the first <c>length</c> bytes of the temp file with its own position.</summary>
-    private sealed class FileSlice(FileStream file, long length) : Stream
+    internal sealed class FileSlice(FileStream file, long length) : Stream
     {
         private long _position;
 

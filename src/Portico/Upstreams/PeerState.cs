@@ -239,6 +239,36 @@ public sealed class PeerState
         return elapsed >= total ? 1 : Math.Max(0.0, (double)elapsed / total);
     }
 
+    /// <summary>
+    /// Plus's <c>DELETE /api/N/http/upstreams/NAME</c>: the statistics start again from zero (requests,
+    /// responses, bytes, failures, unavailabilities, downtime, health-check counts). What the peer is doing
+    /// now is kept: active requests, its state, the passive-health window, the times used by balancers.
+    /// </summary>
+    public void ResetStatistics(long nowMs)
+    {
+        Interlocked.Exchange(ref _requests, 0);
+        Interlocked.Exchange(ref _sent, 0);
+        Interlocked.Exchange(ref _received, 0);
+        Interlocked.Exchange(ref _r1, 0);
+        Interlocked.Exchange(ref _r2, 0);
+        Interlocked.Exchange(ref _r3, 0);
+        Interlocked.Exchange(ref _r4, 0);
+        Interlocked.Exchange(ref _r5, 0);
+        Interlocked.Exchange(ref _rTotal, 0);
+        Interlocked.Exchange(ref _totalFails, 0);
+        Interlocked.Exchange(ref _unavail, 0);
+        Interlocked.Exchange(ref _downtimeMs, 0);
+        // A peer down right now counts its downtime from the reset.
+        if (Interlocked.Read(ref _downStartMs) >= 0)
+        {
+            Interlocked.Exchange(ref _downStartMs, nowMs);
+        }
+
+        Interlocked.Exchange(ref _checks, 0);
+        Interlocked.Exchange(ref _checkFails, 0);
+        Interlocked.Exchange(ref _unhealthy, 0);
+    }
+
     /// <summary>Counts a response status and the bytes and times of an attempt (the API's counters).</summary>
     public void Record(UpstreamAttemptState attempt)
     {

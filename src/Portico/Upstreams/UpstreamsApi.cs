@@ -83,7 +83,21 @@ internal static class UpstreamsApi
         return new(200, ApiJson.Write(w => WriteGroup(w, group, now)));
     }
 
-    private static ApiResult Reset(ApiRequest r) => TryGroup(r, out _, out var error) ? ApiResult.NoContent : error;
+    private static ApiResult Reset(ApiRequest r)
+    {
+        if (!TryGroup(r, out var group, out var error))
+        {
+            return error;
+        }
+
+        var now = r.Snapshot.Services.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var peer in group.Current.All)
+        {
+            peer.State.ResetStatistics(now);
+        }
+
+        return ApiResult.NoContent;
+    }
 
     private static ApiResult Servers(ApiRequest r)
     {

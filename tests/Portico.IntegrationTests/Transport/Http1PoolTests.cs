@@ -236,6 +236,41 @@ public sealed class Http1PoolTests
     }
 
     [Fact]
+    public async Task EarlyAnswer_SmallBufferedBodyIsFinishedAndTheConnectionKept()
+    {
+        // As nginx's "return" does: the answer goes out after the head, the body is read (discarded) afterwards.
+        await using var origin = RawOrigin.Start(async c =>
+        {
+            while (await c.ReadHeadAsync() is not null)
+            {
+                await c.RespondAsync(200, "early");
+                await c.ReadBodyAsync();
+            }
+        });
+        using var h = new Http1Harness(At(origin), Http1Harness.Keepalive());
+        // A body buffered to a temporary file, as client_body_buffer_size sends anything over 16 KiB.
+        var path = Path.Combine(Path.GetTempPath(), "portico-early-" + Guid.NewGuid().ToString("N")[..8]);
+        await File.WriteAllBytesAsync(path, new byte[200 * 1024]);
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                // Reads after the first wait a little: the answer is complete before the body is all sent.
+                await using var file = new SlowFile(path);
+                var x = await h.SendAsync(method: "POST", bodyStream: file, bodyLength: file.Length);
+                Assert.True(x.Outcome.IsSuccess, x.Outcome.Error);
+                Assert.Equal("early", x.Text);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        Assert.Equal(1, origin.Accepted);
+    }
+
+    [Fact]
     public async Task StaleConnection_ClosedJustNow_IdempotentRequestGoesAgainOnAFreshOne()
     {
         // Taken without a poll (idle for less than FreshIdle), the closed connection fails before any response
@@ -385,6 +420,22 @@ public sealed class Http1PoolTests
     private sealed class NonSeekable(byte[] data) : MemoryStream(data, writable: false)
     {
         public override bool CanSeek => false;
+    }
+}
+
+/// <summary>A temporary body file whose reads after the first one take a moment (a slow disk).</summary>
+internal sealed class SlowFile(string path) : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true)
+{
+    private int _reads;
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (++_reads > 1)
+        {
+            await Task.Delay(15, cancellationToken);
+        }
+
+        return await base.ReadAsync(buffer, cancellationToken);
     }
 }
 

@@ -83,6 +83,40 @@ public sealed class UpstreamApiTests
     }
 
     [Fact]
+    public async Task DeleteUpstream_ResetsStatisticsAndKeepsState()
+    {
+        await using var a = await Origin.StartAsync("a");
+        await using var b = await Origin.StartAsync("b");
+        await using var portico = await PorticoInstance.StartAsync(Config(a, b));
+        using var api = UnixClient(portico.Dir.File("api.sock"));
+        for (var i = 0; i < 6; i++)
+        {
+            await portico.Client.GetStringAsync("/");
+        }
+
+        var (status, _) = await SendJsonAsync(api, HttpMethod.Patch, "/api/9/http/upstreams/ipfs/servers/1", """{"down":true}""");
+        Assert.Equal(200, status);
+        var (_, before) = await SendJsonAsync(api, HttpMethod.Get, "/api/9/http/upstreams/ipfs");
+        Assert.Equal(3, before.GetProperty("peers")[0].GetProperty("requests").GetInt64());
+        Assert.Equal(3, before.GetProperty("peers")[0].GetProperty("responses").GetProperty("2xx").GetInt64());
+
+        using var delete = new HttpRequestMessage(HttpMethod.Delete, "/api/9/http/upstreams/ipfs");
+        Assert.Equal(204, (int)(await api.SendAsync(delete)).StatusCode);
+        var (_, after) = await SendJsonAsync(api, HttpMethod.Get, "/api/9/http/upstreams/ipfs");
+        var peer = after.GetProperty("peers")[0];
+        Assert.Equal(0, peer.GetProperty("requests").GetInt64());
+        Assert.Equal(0, peer.GetProperty("responses").GetProperty("2xx").GetInt64());
+        Assert.Equal(0, peer.GetProperty("responses").GetProperty("total").GetInt64());
+        Assert.Equal(0, peer.GetProperty("sent").GetInt64());
+        // The administrative state is not a statistic.
+        Assert.Equal("down", after.GetProperty("peers")[1].GetProperty("state").GetString());
+
+        await portico.Client.GetStringAsync("/");
+        var (_, counted) = await SendJsonAsync(api, HttpMethod.Get, "/api/9/http/upstreams/ipfs");
+        Assert.Equal(1, counted.GetProperty("peers")[0].GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
     public async Task ErrorsAndWriteOff()
     {
         await using var a = await Origin.StartAsync("a");

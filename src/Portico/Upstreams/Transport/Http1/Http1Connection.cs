@@ -300,7 +300,7 @@ public sealed class Http1Connection
             {
                 // A body whose last write is still finishing after a successful answer is waited for (the origin
                 // took the rest; only the completion is late); otherwise the origin answered without the body.
-                if (!_bodyTask.IsCompleted && (!_bodyLastWrite || !result.Outcome.IsSuccess || _status >= 400))
+                if (!_bodyTask.IsCompleted && (!(_bodyLastWrite || FinishingIsCheap()) || !result.Outcome.IsSuccess || _status >= 400))
                 {
                     // The response is complete (or failed) while the body still goes out: stop sending it.
                     _stopBody = true;
@@ -316,6 +316,18 @@ public sealed class Http1Connection
     }
 
     private volatile bool _bodyLastWrite;
+
+    /// <summary>What is left of a body read completely before the exchange and still sent after a successful answer.</summary>
+    private const long FinishLimit = 256 * 1024;
+
+    /// <summary>
+    /// A buffered body with little left is finished rather than cut, which would cost the connection: an
+    /// origin that answers a small upload before reading it (nginx's return, for one) goes on reading it.
+    /// A streamed body (the client's pace) or a large rest is stopped as before.
+    /// </summary>
+    private bool FinishingIsCheap() =>
+        _request.BodyLength is { } length && length - Interlocked.Read(ref _bodyBytesSent) <= FinishLimit
+        && _request.Context.Http.Request.Body is MemoryStream or FileStream or ClientBody.FileSlice;
 
     /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
