@@ -35,6 +35,15 @@ public class ProxyDirectiveTests
     }
 
     [Fact]
+    public void IgnoreHeaders_IsCaseInsensitiveAndAddsUpWhenRepeated()
+    {
+        // ngx_conf_set_bitmask_slot: names compared with ngx_strcasecmp; a repeated directive adds to the mask.
+        var result = ConfigHarness.Load(Location("proxy_pass http://127.0.0.1:1; proxy_ignore_headers x-accel-redirect EXPIRES; proxy_ignore_headers Set-Cookie expires;"));
+        Assert.True(result.Success, string.Join("\n", result.Errors));
+        Assert.Equal(["[warn] duplicate value \"expires\" in " + F + ":5"], result.Warnings.Select(w => w.ToString()));
+    }
+
+    [Fact]
     public void ProxyPassIsNotAllowedAtServerLevel()
     {
         Assert.Equal("[emerg] \"proxy_pass\" directive is not allowed here in " + F + ":4",

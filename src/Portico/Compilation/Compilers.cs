@@ -166,6 +166,30 @@ public sealed class LocationCompiler
 
     public T Settings<T>() where T : class, new() => Runtime.Settings.Get<T>();
 
+    /// <summary>
+    /// A content handler's setting as nginx sees it in this block: "if" and limit_except blocks (noname
+    /// locations) take it from the enclosing location when they do not set it themselves.
+    /// </summary>
+    public TValue? HandlerSetting<TSettings, TValue>(Func<TSettings, TValue?> get)
+        where TSettings : class, new()
+        where TValue : class
+    {
+        var value = get(Settings<TSettings>());
+        if (value is null && Block is { Kind: LocationKind.If or LocationKind.LimitExcept } pseudo)
+        {
+            for (var p = pseudo.Parent; p is not null && value is null; p = p.Parent)
+            {
+                value = get(p.Settings.Get<TSettings>());
+                if (p.Kind is not (LocationKind.If or LocationKind.LimitExcept))
+                {
+                    break;
+                }
+            }
+        }
+
+        return value;
+    }
+
     public CompiledTemplate Compile(ValueTemplate template) => Snapshot.Compile(template);
 
     public void Add(Phase phase, PhaseHandler handler)

@@ -86,31 +86,7 @@ public sealed class GrpcModule : PorticoModule
     private static void IgnoreHeaders(DirectiveCall c)
     {
         var s = c.Loc<GrpcSettings>();
-        var flags = s.Ignore ?? IgnoredHeaders.None;
-        for (var i = 0; i < c.Count; i++)
-        {
-            var f = c[i].ToUpperInvariant() switch
-            {
-                "X-ACCEL-REDIRECT" => IgnoredHeaders.XAccelRedirect,
-                "X-ACCEL-EXPIRES" => IgnoredHeaders.XAccelExpires,
-                "X-ACCEL-LIMIT-RATE" => IgnoredHeaders.XAccelLimitRate,
-                "X-ACCEL-BUFFERING" => IgnoredHeaders.XAccelBuffering,
-                "X-ACCEL-CHARSET" => IgnoredHeaders.XAccelCharset,
-                "EXPIRES" => IgnoredHeaders.Expires,
-                "CACHE-CONTROL" => IgnoredHeaders.CacheControl,
-                "SET-COOKIE" => IgnoredHeaders.SetCookie,
-                "VARY" => IgnoredHeaders.Vary,
-                _ => throw c.Emerg($"invalid value \"{c[i]}\""),
-            };
-            if ((flags & f) != 0)
-            {
-                c.Warn($"duplicate value \"{c[i]}\"");
-            }
-
-            flags |= f;
-        }
-
-        s.Ignore = flags;
+        s.Ignore = IgnoredHeadersDirective.Parse(c, s.Ignore);
     }
 
     /// <summary>grpc_next_upstream: ngx_http_grpc_next_upstream_masks (no "updating", which is for caches).</summary>

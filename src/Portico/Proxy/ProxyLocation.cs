@@ -131,20 +131,9 @@ internal static class ProxyCompiler
     public static void Compile(LocationCompiler lc)
     {
         var s = lc.Settings<ProxySettings>();
-        var pass = s.Pass;
-        var own = pass is not null;
-        if (pass is null && lc.Block is { Kind: LocationKind.If or LocationKind.LimitExcept } pseudo)
-        {
-            // nginx: "if" and limit_except blocks (noname locations) inherit proxy_pass from their location.
-            for (var p = pseudo.Parent; p is not null && pass is null; p = p.Parent)
-            {
-                pass = p.Settings.Get<ProxySettings>().Pass;
-                if (p.Kind is not (LocationKind.If or LocationKind.LimitExcept))
-                {
-                    break;
-                }
-            }
-        }
+        var own = s.Pass is not null;
+        // nginx: "if" and limit_except blocks (noname locations) inherit proxy_pass from their location.
+        var pass = lc.HandlerSetting<ProxySettings, ProxyPassSpec>(x => x.Pass);
 
         if (pass is null)
         {

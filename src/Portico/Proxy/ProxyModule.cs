@@ -39,7 +39,7 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
         Add(r, "proxy_set_header", Loc, Arity.Two, SetHeader, repeatable: true);
         Add(r, "proxy_hide_header", Loc, Arity.One, c => (c.Loc<ProxySettings>().HideHeaders ??= []).Add(c[0]), repeatable: true);
         Add(r, "proxy_pass_header", Loc, Arity.One, c => (c.Loc<ProxySettings>().PassHeaders ??= []).Add(c[0]), repeatable: true);
-        Add(r, "proxy_ignore_headers", Loc, Arity.OneOrMore, IgnoreHeaders);
+        Add(r, "proxy_ignore_headers", Loc, Arity.OneOrMore, IgnoreHeaders, repeatable: true);
         Add(r, "proxy_pass_request_headers", Loc, Arity.Flag, c => c.Loc<ProxySettings>().PassRequestHeaders = c.Flag(0));
         Add(r, "proxy_pass_request_body", Loc, Arity.Flag, c => c.Loc<ProxySettings>().PassRequestBody = c.Flag(0));
         Add(r, "proxy_pass_trailers", Loc, Arity.Flag, c => c.Loc<ProxySettings>().PassTrailers = c.Flag(0));
@@ -280,31 +280,7 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
     private static void IgnoreHeaders(DirectiveCall c)
     {
         var s = c.Loc<ProxySettings>();
-        var flags = IgnoredHeaders.None;
-        for (var i = 0; i < c.Count; i++)
-        {
-            var f = c[i] switch
-            {
-                "X-Accel-Redirect" => IgnoredHeaders.XAccelRedirect,
-                "X-Accel-Expires" => IgnoredHeaders.XAccelExpires,
-                "X-Accel-Limit-Rate" => IgnoredHeaders.XAccelLimitRate,
-                "X-Accel-Buffering" => IgnoredHeaders.XAccelBuffering,
-                "X-Accel-Charset" => IgnoredHeaders.XAccelCharset,
-                "Expires" => IgnoredHeaders.Expires,
-                "Cache-Control" => IgnoredHeaders.CacheControl,
-                "Set-Cookie" => IgnoredHeaders.SetCookie,
-                "Vary" => IgnoredHeaders.Vary,
-                _ => throw c.Emerg($"invalid value \"{c[i]}\""),
-            };
-            if ((flags & f) != 0)
-            {
-                c.Warn($"duplicate value \"{c[i]}\"");
-            }
-
-            flags |= f;
-        }
-
-        s.Ignore = flags;
+        s.Ignore = IgnoredHeadersDirective.Parse(c, s.Ignore);
     }
 
     private static void HttpVersion(DirectiveCall c)

@@ -1,5 +1,6 @@
 using System.Security.Authentication;
 using Portico.ClientSide;
+using Portico.Config.Directives;
 using Portico.Config.Model;
 using Portico.Config.Syntax;
 using Portico.Upstreams;
@@ -21,6 +22,43 @@ public enum IgnoredHeaders
     XAccelBuffering = 0x80,
     XAccelCharset = 0x100,
     Vary = 0x200,
+}
+
+/// <summary>proxy_ignore_headers and grpc_ignore_headers: nginx's bitmask slot (ngx_conf_set_bitmask_slot).</summary>
+public static class IgnoredHeadersDirective
+{
+    /// <summary>
+    /// Names compare case-insensitively; a directive repeated at one level adds to the flags set there
+    /// (<paramref name="current"/>); a level that sets any replaces what it inherits.
+    /// </summary>
+    public static IgnoredHeaders Parse(DirectiveCall c, IgnoredHeaders? current)
+    {
+        var flags = current ?? IgnoredHeaders.None;
+        for (var i = 0; i < c.Count; i++)
+        {
+            var f = c[i].ToUpperInvariant() switch
+            {
+                "X-ACCEL-REDIRECT" => IgnoredHeaders.XAccelRedirect,
+                "X-ACCEL-EXPIRES" => IgnoredHeaders.XAccelExpires,
+                "X-ACCEL-LIMIT-RATE" => IgnoredHeaders.XAccelLimitRate,
+                "X-ACCEL-BUFFERING" => IgnoredHeaders.XAccelBuffering,
+                "X-ACCEL-CHARSET" => IgnoredHeaders.XAccelCharset,
+                "EXPIRES" => IgnoredHeaders.Expires,
+                "CACHE-CONTROL" => IgnoredHeaders.CacheControl,
+                "SET-COOKIE" => IgnoredHeaders.SetCookie,
+                "VARY" => IgnoredHeaders.Vary,
+                _ => throw c.Emerg($"invalid value \"{c[i]}\""),
+            };
+            if ((flags & f) != 0)
+            {
+                c.Warn($"duplicate value \"{c[i]}\"");
+            }
+
+            flags |= f;
+        }
+
+        return flags;
+    }
 }
 
 /// <summary>A proxy_redirect, proxy_cookie_domain or proxy_cookie_path rule: a prefix/domain or regex, and a replacement.</summary>
