@@ -79,16 +79,8 @@ internal static class GrpcCompiler
                 return;
             }
 
-            if (group.Spec is { Keepalive: { } n } upstream)
-            {
-                // As the proxy does (nginx 1.28's upstream keepalive): idle connections are kept only with "keepalive N".
-                var scope = upstream.KeepaliveLocal ? pass.Source.File + ":" + pass.Source.Line : null;
-                var timeout = upstream.KeepaliveTimeout ?? TimeSpan.FromSeconds(60);
-                var requests = upstream.KeepaliveRequests ?? 1000;
-                var time = upstream.KeepaliveTime ?? TimeSpan.FromHours(1);
-                plain = plain.WithKeepalive(n, timeout, requests, time, scope);
-                secure = secure?.WithKeepalive(n, timeout, requests, time, scope);
-            }
+            plain = plain.WithKeepalive(group.Spec, pass.Source);
+            secure = secure?.WithKeepalive(group.Spec, pass.Source);
 
             var options = url.Https ? secure! : plain;
             foreach (var peer in group.Peers)

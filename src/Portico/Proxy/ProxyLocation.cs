@@ -179,17 +179,8 @@ internal static class ProxyCompiler
                 return;
             }
 
-            if (group.Spec is { Keepalive: { } n } upstream)
-            {
-                // ngx_http_upstream_keepalive_module as of nginx 1.28 (the proxy's defaults follow 1.28 too):
-                // idle connections are cached only when the upstream block says "keepalive N".
-                var scope = upstream.KeepaliveLocal ? pass.Source.File + ":" + pass.Source.Line : null;
-                var timeout = upstream.KeepaliveTimeout ?? TimeSpan.FromSeconds(60);
-                var requests = upstream.KeepaliveRequests ?? 1000;
-                var time = upstream.KeepaliveTime ?? TimeSpan.FromHours(1);
-                plain = plain.WithKeepalive(n, timeout, requests, time, scope);
-                secure = secure?.WithKeepalive(n, timeout, requests, time, scope);
-            }
+            plain = plain.WithKeepalive(group.Spec, pass.Source);
+            secure = secure?.WithKeepalive(group.Spec, pass.Source);
 
             var options = url.Https ? secure! : plain;
             foreach (var peer in group.Peers)

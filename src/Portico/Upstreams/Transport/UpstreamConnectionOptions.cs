@@ -35,6 +35,18 @@ public sealed class UpstreamConnectionOptions
             ? new UpstreamConnectionOptions(Tls, SocketKeepalive, BindTransparent, MaxHeaderBytes, null)
             : new UpstreamConnectionOptions(Tls, SocketKeepalive, BindTransparent, MaxHeaderBytes, timeout, connections, requests, time, poolScope);
 
+    /// <summary>
+    /// The same options with the keepalive of the upstream block <paramref name="pass"/> names: as nginx 1.28's
+    /// ngx_http_upstream_keepalive_module, idle connections are kept only when the block says "keepalive N"
+    /// (defaults: keepalive_timeout 60s, keepalive_requests 1000, keepalive_time 1h); "local" gives each
+    /// proxy_pass/grpc_pass its own pool.
+    /// </summary>
+    public UpstreamConnectionOptions WithKeepalive(UpstreamBlockSpec? upstream, Portico.Config.Syntax.Directive pass) =>
+        upstream is { Keepalive: { } n }
+            ? WithKeepalive(n, upstream.KeepaliveTimeout ?? TimeSpan.FromSeconds(60), upstream.KeepaliveRequests ?? 1000,
+                upstream.KeepaliveTime ?? TimeSpan.FromHours(1), upstream.KeepaliveLocal ? pass.File + ":" + pass.Line : null)
+            : this;
+
     /// <summary>TLS to the origin; null for plain HTTP.</summary>
     public UpstreamTlsOptions? Tls { get; }
 
