@@ -271,6 +271,40 @@ public sealed class Http1PoolTests
     }
 
     [Fact]
+    public async Task EarlyAnswer_BodyThatDoesNotFinishSoonIsCutAndTheConnectionClosed()
+    {
+        await using var origin = RawOrigin.Start(async c =>
+        {
+            while (await c.ReadHeadAsync() is not null)
+            {
+                await c.RespondAsync(200, "early");
+                await c.ReadBodyAsync();
+            }
+        });
+        using var h = new Http1Harness(At(origin), Http1Harness.Keepalive());
+        var path = Path.Combine(Path.GetTempPath(), "portico-early-" + Guid.NewGuid().ToString("N")[..8]);
+        await File.WriteAllBytesAsync(path, new byte[200 * 1024]);
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                // Seven reads of 32 KiB, each after the first taking far longer than FinishWait in total.
+                await using var file = new SlowFile(path, delayMs: 200);
+                var x = await h.SendAsync(method: "POST", bodyStream: file, bodyLength: file.Length);
+                Assert.True(x.Outcome.IsSuccess, x.Outcome.Error);
+                Assert.Equal("early", x.Text);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+
+        // The answer was the client's; the cut connection could not serve the second request.
+        Assert.Equal(2, origin.Accepted);
+    }
+
+    [Fact]
     public async Task StaleConnection_ClosedJustNow_IdempotentRequestGoesAgainOnAFreshOne()
     {
         // Taken without a poll (idle for less than FreshIdle), the closed connection fails before any response
@@ -424,7 +458,7 @@ public sealed class Http1PoolTests
 }
 
 /// <summary>A temporary body file whose reads after the first one take a moment (a slow disk).</summary>
-internal sealed class SlowFile(string path) : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true)
+internal sealed class SlowFile(string path, int delayMs = 15) : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true)
 {
     private int _reads;
 
@@ -432,7 +466,7 @@ internal sealed class SlowFile(string path) : FileStream(path, FileMode.Open, Fi
     {
         if (++_reads > 1)
         {
-            await Task.Delay(15, cancellationToken);
+            await Task.Delay(delayMs, cancellationToken);
         }
 
         return await base.ReadAsync(buffer, cancellationToken);

@@ -300,14 +300,27 @@ public sealed class Http1Connection
             {
                 // A body whose last write is still finishing after a successful answer is waited for (the origin
                 // took the rest; only the completion is late); otherwise the origin answered without the body.
-                if (!_bodyTask.IsCompleted && (!(_bodyLastWrite || FinishingIsCheap()) || !result.Outcome.IsSuccess || _status >= 400))
+                var finishing = !_bodyTask.IsCompleted && result.Outcome.IsSuccess && _status < 400;
+                if (!_bodyTask.IsCompleted && !(finishing && (_bodyLastWrite || FinishingIsCheap())))
                 {
                     // The response is complete (or failed) while the body still goes out: stop sending it.
                     _stopBody = true;
                     CancelQuietly(_writeCts);
                 }
+                else if (finishing && !_bodyLastWrite)
+                {
+                    // The rest of a small buffered body, for at most FinishWait: an origin that neither reads
+                    // it nor closes does not hold the client's response longer than that.
+                    var rest = _bodyTask.AsTask();
+                    _bodyTask = new ValueTask(rest);
+                    if (await Task.WhenAny(rest, Task.Delay(FinishWait)).ConfigureAwait(false) != rest)
+                    {
+                        _stopBody = true;
+                        CancelQuietly(_writeCts);
+                    }
+                }
 
-                // Either stopped, or only its last write is finishing (bounded by proxy_send_timeout).
+                // Stopped, finished, or only its last write is finishing (bounded by proxy_send_timeout).
                 await _bodyTask.ConfigureAwait(false);
             }
         }
@@ -319,6 +332,9 @@ public sealed class Http1Connection
 
     /// <summary>What is left of a body read completely before the exchange and still sent after a successful answer.</summary>
     private const long FinishLimit = 256 * 1024;
+
+    /// <summary>How long the rest of such a body may take before it is cut and the connection closed.</summary>
+    internal static readonly TimeSpan FinishWait = TimeSpan.FromMilliseconds(250);
 
     /// <summary>
     /// A buffered body with little left is finished rather than cut, which would cost the connection: an
