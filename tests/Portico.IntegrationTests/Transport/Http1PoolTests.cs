@@ -458,7 +458,7 @@ public sealed class Http1PoolTests
 }
 
 /// <summary>A temporary body file whose reads after the first one take a moment (a slow disk).</summary>
-internal sealed class SlowFile(string path, int delayMs = 15) : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true)
+internal sealed class SlowFile(string path, int delayMs = 5) : FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096, useAsync: true)
 {
     private int _reads;
 
