@@ -125,7 +125,7 @@ public sealed class ConnectionTrackerHook : IListenerHook
         var unread = Math.Max(0, (http.Request.ContentLength ?? 0) - (counters?.RequestBodyBytesRead ?? 0));
         state.NextPipelined = input.Remaining > unread;
         state.AppActive = false;
-        input.CaptureNext = true;
+        input.ExpectNext();
     }
 
     /// <summary>
@@ -193,8 +193,21 @@ internal sealed class TrackingPipeReader : PipeReader, IValueTaskSource<ReadResu
     /// <summary>Bytes read from the connection and not yet consumed, as of the last AdvanceTo.</summary>
     public long Remaining { get; private set; }
 
+    private const int MaxHeadScan = 16 * 1024;
+
+    /// <summary>Bytes of the current request's head (request line to the empty line), or -1 when it did not
+    /// arrive with its first line.</summary>
+    public int HeadLength { get; private set; } = -1;
+
     /// <summary>Keep the first line of the next data read: the start of the next request.</summary>
     public bool CaptureNext { get; set; } = true;
+
+    /// <summary>The request ended: the next data read starts the next one.</summary>
+    public void ExpectNext()
+    {
+        HeadLength = -1;
+        CaptureNext = true;
+    }
 
     /// <summary>The first line of the request being read (without CRLF), as text that keeps every byte.</summary>
     public string CapturedLine() => _line is null ? string.Empty : RawText.Decode(_line.AsSpan(0, _lineLength));
@@ -270,6 +283,12 @@ internal sealed class TrackingPipeReader : PipeReader, IValueTaskSource<ReadResu
         {
             return;
         }
+
+        // The whole head in the first segment of this read: its length spares the header-buffer check its walk.
+        var first = result.Buffer.FirstSpan;
+        var head = first.Length > MaxHeadScan ? first[..MaxHeadScan] : first;
+        var headEnd = head.IndexOf("\r\n\r\n"u8);
+        HeadLength = headEnd >= 0 ? headEnd + 4 : -1;
 
         var line = newline is { } end ? slice.Slice(0, end) : slice;
         _line ??= new byte[256];
