@@ -117,7 +117,7 @@ public sealed class TlsListenerHook : IListenerHook
             _host = host;
         }
 
-        public async Task OnConnectionAsync(ConnectionContext context)
+        public Task OnConnectionAsync(ConnectionContext context)
         {
             var snapshot = _host.Current ?? _started;
             if (!snapshot.Listeners.TryGetValue(_key, out var listener))
@@ -131,46 +131,54 @@ public sealed class TlsListenerHook : IListenerHook
             var state = new TlsConnectionState(snapshot, address);
             context.Items[TlsConnectionState.Key] = state;
             var tls = snapshot.Feature<TlsRuntime>();
-
             if (_ssl)
             {
-                var first = await PeekAsync(context, ssl: true).ConfigureAwait(false);
-                if (first.Data is null)
-                {
-                    return;
-                }
-
-                if (first.Tls)
-                {
-                    state.Hello = first.Hello;
-                    await _next(context).ConfigureAwait(false);
-                    return;
-                }
-
-                // nginx reads the plain request and answers it with 497 (a 400 page, or error_page 497).
-                state.PlainOnSslPort = true;
-                SetProtocols(context, Http1Feature);
-                await _http.Next(context).ConfigureAwait(false);
-                return;
+                return SslAsync(context, state);
             }
 
             var h2 = tls is not null && (address.Config.Http2 || tls.For(address.Names.Default.Block).Http2);
             if (h2 && CanSelectProtocolPerConnection)
             {
-                var first = await PeekAsync(context, ssl: false).ConfigureAwait(false);
-                if (first.Data is null)
-                {
-                    return;
-                }
-
-                state.H2c = first.Http2Preface;
-                SetProtocols(context, first.Http2Preface ? Http2Feature : Http1Feature);
+                return CleartextAsync(context, state);
             }
-            else
+
+            // Plain HTTP/1.x: nothing to look at, and no frame of this middleware stays for the connection's life.
+            SetProtocols(context, Http1Feature);
+            return _next(context);
+        }
+
+        private async Task SslAsync(ConnectionContext context, TlsConnectionState state)
+        {
+            var first = await PeekAsync(context, ssl: true).ConfigureAwait(false);
+            if (first.Data is null)
             {
-                SetProtocols(context, Http1Feature);
+                return;
             }
 
+            if (first.Tls)
+            {
+                state.Hello = first.Hello;
+                await _next(context).ConfigureAwait(false);
+                return;
+            }
+
+            // nginx reads the plain request and answers it with 497 (a 400 page, or error_page 497).
+            state.PlainOnSslPort = true;
+            SetProtocols(context, Http1Feature);
+            await _http.Next(context).ConfigureAwait(false);
+        }
+
+        /// <summary>A plain socket with http2 on: the client's preface chooses h2c or HTTP/1.1.</summary>
+        private async Task CleartextAsync(ConnectionContext context, TlsConnectionState state)
+        {
+            var first = await PeekAsync(context, ssl: false).ConfigureAwait(false);
+            if (first.Data is null)
+            {
+                return;
+            }
+
+            state.H2c = first.Http2Preface;
+            SetProtocols(context, first.Http2Preface ? Http2Feature : Http1Feature);
             await _next(context).ConfigureAwait(false);
         }
 
