@@ -38,7 +38,6 @@ internal static class GrpcCompiler
         var own = s.Pass is not null;
         // nginx: "if" and limit_except blocks (noname locations) inherit grpc_pass from their location.
         var pass = lc.HandlerSetting<GrpcSettings, GrpcPassSpec>(x => x.Pass);
-
         if (pass is null)
         {
             return;

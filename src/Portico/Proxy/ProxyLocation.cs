@@ -134,7 +134,6 @@ internal static class ProxyCompiler
         var own = s.Pass is not null;
         // nginx: "if" and limit_except blocks (noname locations) inherit proxy_pass from their location.
         var pass = lc.HandlerSetting<ProxySettings, ProxyPassSpec>(x => x.Pass);
-
         if (pass is null)
         {
             return;

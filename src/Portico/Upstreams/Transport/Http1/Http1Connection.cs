@@ -164,6 +164,17 @@ public sealed class Http1Connection
         return result;
     }
 
+    /// <summary>Moves the bytes not yet used to the start of the buffer, to read more after them.</summary>
+    private static void Compact(byte[] buffer, ref int start, ref int filled)
+    {
+        if (start > 0)
+        {
+            buffer.AsSpan(start, filled - start).CopyTo(buffer);
+            filled -= start;
+            start = 0;
+        }
+    }
+
     /// <summary>The full-size read buffer for a body that streams; the bytes not yet used move to its start.</summary>
     private void GrowInput(ref int start, ref int filled)
     {
@@ -395,12 +406,7 @@ public sealed class Http1Connection
                 }
             }
 
-            if (start > 0)
-            {
-                buffer.AsSpan(start, filled - start).CopyTo(buffer);
-                filled -= start;
-                start = 0;
-            }
+            Compact(buffer, ref start, ref filled);
 
             int n;
             try
@@ -614,12 +620,7 @@ public sealed class Http1Connection
                 return await TrailersAsync(start, filled).ConfigureAwait(false);
             }
 
-            if (start > 0)
-            {
-                buffer.AsSpan(start, filled - start).CopyTo(buffer);
-                filled -= start;
-                start = 0;
-            }
+            Compact(buffer, ref start, ref filled);
 
             int n;
             try
@@ -678,12 +679,7 @@ public sealed class Http1Connection
                 return Fail(UpstreamFailure.Error, "upstream sent too big trailers", "reading upstream", true);
             }
 
-            if (start > 0)
-            {
-                buffer.AsSpan(start, filled - start).CopyTo(buffer);
-                filled -= start;
-                start = 0;
-            }
+            Compact(buffer, ref start, ref filled);
 
             int n;
             try
