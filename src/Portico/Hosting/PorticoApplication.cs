@@ -66,11 +66,14 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
 
         snapshot.Enter();
         RequestContext? r = null;
+        var failed = false;
         try
         {
             var connection = GetConnection(http, _listener.Socket.Options.UnixPath);
             connection.CountRequest();
-            r = new RequestContext(http, snapshot, listener, connection);
+            r = RequestContextPool.Take()?.Reuse(http, snapshot, listener, connection)
+                ?? new RequestContext(http, snapshot, listener, connection);
+
             r.Counters = RequestCounters.Install(http);
             ConnectionTrackerHook.Begin(http, r.Counters);
 
@@ -78,6 +81,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
         catch (Exception e) when (r is not null)
         {
+            failed = true;
             await FailAsync(r, e).ConfigureAwait(false);
         }
         finally
@@ -86,6 +90,11 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             {
                 await CompleteAsync(r).ConfigureAwait(false);
                 RunLogHandlers(r);
+                if (!failed)
+                {
+                    // Nothing of this request runs any more: a later request starts from its context.
+                    RequestContextPool.Return(r);
+                }
             }
 
             snapshot.Leave();
@@ -237,5 +246,42 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
 
         return info;
+    }
+}
+
+/// <summary>
+/// RequestContexts of requests that ended cleanly, kept per thread for the next requests (with the objects
+/// their modules left for reuse). Bounded, and held by no connection: an idle connection keeps none.
+/// </summary>
+internal static class RequestContextPool
+{
+    private const int PerThread = 64;
+
+    [ThreadStatic]
+    private static RequestContext[]? t_items;
+
+    [ThreadStatic]
+    private static int t_count;
+
+    public static RequestContext? Take()
+    {
+        var items = t_items;
+        if (items is null || t_count == 0)
+        {
+            return null;
+        }
+
+        var r = items[--t_count];
+        items[t_count] = null!;
+        return r;
+    }
+
+    public static void Return(RequestContext r)
+    {
+        var items = t_items ??= new RequestContext[PerThread];
+        if (t_count < items.Length)
+        {
+            items[t_count++] = r;
+        }
     }
 }

@@ -24,6 +24,14 @@ public sealed class RequestKey
 }
 
 /// <summary>
+/// Request-lifetime module state (kept in a <see cref="RequestKey"/> slot) that a later request started from
+/// the same RequestContext may take again with <see cref="RequestContext.TakeReusable{T}"/> once this request has ended.
+/// </summary>
+public interface IReusableState
+{
+}
+
+/// <summary>
 /// One request as Portico sees it: the snapshot it started with, the server and location chosen, the
 /// normalized URI, regex captures, variable values and the final status. Handlers read and change it.
 /// </summary>
@@ -43,8 +51,72 @@ public sealed class RequestContext
     private bool _uriSet;
     private string _args = string.Empty;
     private bool _argsSet;
+    private object?[]? _reusable;
 
     public RequestContext(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
+    {
+        Begin(http, snapshot, listener, connection);
+    }
+
+    /// <summary>
+    /// Starts another request with this object (after its last request ended): everything is as a new
+    /// RequestContext would have it, except the arrays it keeps (cleared) and what earlier requests left for reuse.
+    /// </summary>
+    public RequestContext Reuse(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
+    {
+        if (_values is { } values)
+        {
+            Array.Clear(values);
+        }
+
+        _captures = null;
+        _capturesSubject = null;
+        _captureCount = 0;
+        _items?.Clear();
+        if (_slots is { } slots)
+        {
+            // Request-lifetime module state that can serve again goes back to the connection.
+            for (var i = 0; i < slots.Length; i++)
+            {
+                if (slots[i] is IReusableState state)
+                {
+                    _reusable ??= new object?[Math.Max(RequestKey.Count, slots.Length)];
+                    if (i < _reusable.Length)
+                    {
+                        _reusable[i] ??= state;
+                    }
+                }
+            }
+
+            Array.Clear(slots);
+        }
+
+        _requestLine = null;
+        _uri = "/";
+        _uriSet = false;
+        _args = string.Empty;
+        _argsSet = false;
+        _unslotted?.Clear();
+        Address = null!;
+        Server = null!;
+        Location = null!;
+        ValidUnparsedUri = true;
+        PassRawLocation = false;
+        Host = null;
+        Status = 0;
+        UriChangesLeft = MaxUriChanges;
+        Internal = false;
+        ErrorPageDone = false;
+        StatusOverride = 0;
+        RedirectNamed = null;
+        CloseConnection = false;
+        HeadersFiltered = false;
+        Counters = null;
+        Begin(http, snapshot, listener, connection);
+        return this;
+    }
+
+    private void Begin(HttpContext http, RuntimeSnapshot snapshot, ListenerRuntime listener, ClientConnection connection)
     {
         Http = http;
         Snapshot = snapshot;
@@ -59,25 +131,25 @@ public sealed class RequestContext
         Protocol = req.Protocol == "HTTP/2" ? "HTTP/2.0" : req.Protocol;
     }
 
-    public HttpContext Http { get; }
-    public RuntimeSnapshot Snapshot { get; }
-    public ListenerRuntime Listener { get; }
-    public ClientConnection Connection { get; }
+    public HttpContext Http { get; private set; } = null!;
+    public RuntimeSnapshot Snapshot { get; private set; } = null!;
+    public ListenerRuntime Listener { get; private set; } = null!;
+    public ClientConnection Connection { get; private set; } = null!;
     public AddressRuntime Address { get; set; } = null!;
     public ServerRuntime Server { get; set; } = null!;
     public LocationRuntime Location { get; set; } = null!;
 
-    public long StartTimestamp { get; }
-    public DateTimeOffset StartTime { get; }
+    public long StartTimestamp { get; private set; }
+    public DateTimeOffset StartTime { get; private set; }
 
     /// <summary>The request target as sent ($request_uri).</summary>
-    public string RawTarget { get; }
+    public string RawTarget { get; private set; } = null!;
 
     /// <summary>The method as sent; error_page redirects turn it into GET ($request_method follows).</summary>
-    public string Method { get; set; }
+    public string Method { get; set; } = null!;
 
     /// <summary>"HTTP/1.1", "HTTP/2.0" ($server_protocol).</summary>
-    public string Protocol { get; }
+    public string Protocol { get; private set; } = null!;
 
     /// <summary>The normalized, percent-decoded path ($uri), changed by rewrites and redirects.</summary>
     public string Uri
@@ -328,6 +400,39 @@ public sealed class RequestContext
         }
 
         slots[key.Index] = value;
+    }
+
+    // ---- objects kept for the next request on the connection ----
+
+    /// <summary>
+    /// Takes the object an earlier request run on this RequestContext left under the key (null when none). The
+    /// caller initialises it again; it is the caller's alone until it gives it back.
+    /// </summary>
+    public T? TakeReusable<T>(RequestKey key) where T : class
+    {
+        if (_reusable is { } reusable && key.Index < reusable.Length && reusable[key.Index] is T value)
+        {
+            reusable[key.Index] = null;
+            return value;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Leaves an object for a later user of this RequestContext: only give back what nothing of this request
+    /// touches any more, or request state a later module of this same request may initialise again.
+    /// </summary>
+    public void ReturnReusable(RequestKey key, object value)
+    {
+        var reusable = _reusable;
+        if (reusable is null || key.Index >= reusable.Length)
+        {
+            Array.Resize(ref _reusable, Math.Max(RequestKey.Count, key.Index + 1));
+            reusable = _reusable;
+        }
+
+        reusable[key.Index] = value;
     }
 
     // ---- internal redirects ----
