@@ -417,6 +417,57 @@ def make_files(root):
     return (str(cert), str(key))
 
 
+def counters_tool():
+    """dotnet-counters, when installed (run.sh installs it into bench/work/tools)."""
+    for c in (WORK / "tools" / "dotnet-counters", pathlib.Path.home() / ".dotnet" / "tools" / "dotnet-counters"):
+        if c.exists():
+            return str(c)
+    return shutil.which("dotnet-counters")
+
+
+def allocations_per_request(proc, url, conns, seconds):
+    """Bytes the .NET heap allocated per request over a separate run (the runtime's own counter, read by
+    dotnet-counters every second on the load CPU), so the timed repetitions are not disturbed."""
+    tool = counters_tool()
+    if not tool:
+        return None
+    out = WORK / "counters.csv"
+    if out.exists():
+        out.unlink()
+    c = subprocess.Popen(["taskset", "-c", LOAD_CPU, tool, "collect", "-p", str(proc.p.pid), "--counters", "System.Runtime",
+                          "--refresh-interval", "1", "--format", "csv", "-o", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    # Only the rates reported while the load runs count: mark the window by wall clock.
+    t0 = datetime.datetime.now()
+    r = run_wrk(url, conns, seconds)
+    t1 = datetime.datetime.now()
+    time.sleep(1.5)
+    c.send_signal(signal.SIGINT)
+    try:
+        c.wait(10)
+    except subprocess.TimeoutExpired:
+        c.kill()
+    if not out.exists() or not r["requests"]:
+        return None
+    total = 0.0
+    samples = 0
+    for line in out.read_text().splitlines():
+        parts = line.split(",")
+        if len(parts) < 5 or "dotnet.gc.heap.total_allocated" not in parts[2]:
+            continue
+        try:
+            at = datetime.datetime.strptime(parts[0], "%m/%d/%Y %H:%M:%S")
+        except ValueError:
+            continue
+        if t0.replace(microsecond=0) < at <= t1.replace(microsecond=0):
+            total += float(parts[4])
+            samples += 1
+    # Each sample is one second's allocations: compare with the requests of as many seconds.
+    n = r["requests"] * samples / max(1e-9, (t1 - t0).total_seconds())
+    return total / n if n else None
+
+
 def measure(proc, fn, reps):
     """Runs fn() reps times; returns the median result with CPU µs per request and upstream connections opened."""
     runs = []
@@ -510,6 +561,9 @@ def main():
                         fn = lambda url=url, conns=conns, script=script: run_wrk(url, conns, duration, script)
                     r = measure(proc, fn, reps)
                     r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
+                    if proxy.startswith("portico") and name == "small_get_16" and not quick:
+                        r["alloc_bytes_per_req"] = allocations_per_request(proc, url, conns, duration)
+                        log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
                     results.setdefault(name, {})[proxy] = r
                     log("%-12s %-14s %9.0f req/s %8.1f MiB/s p99 %s ms cpu %s us/req errors %d"
                         % (proxy, name, r["rps"], r["mibps"], fmt(r["p99_ms"]), fmt(r["cpu_us_per_req"]), r["errors"]))
@@ -585,6 +639,10 @@ def render_markdown(meta, results):
                 "-" if r.get("upstream_conns") is None else r["upstream_conns"], fmt(r.get("kib_per_conn"), 2),
                 ratio(r["rps"], ng), ratio(r["rps"], ha)))
         lines.append("")
+    allocs = [(p, r["alloc_bytes_per_req"]) for p, r in results.get("small_get_16", {}).items() if r.get("alloc_bytes_per_req")]
+    if allocs:
+        lines += ["## allocations (small GET, 16 connections)", "", "| proxy | bytes allocated per request |", "|---|---:|"]
+        lines += ["| %s | %.0f |" % a for a in allocs] + [""]
     if "_startup" in results:
         lines += ["## start-up", "", "| proxy | ready (s) | first-second req/s |", "|---|---:|---:|"]
         for proxy, r in results["_startup"].items():

@@ -27,6 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 dotnet publish src/portico -c Release -o bench/work/portico-jit -nologo -v q
+# dotnet-counters reads the runtime's allocation counter for the allocations-per-request figure.
+[ -x bench/work/tools/dotnet-counters ] || dotnet tool install dotnet-counters --tool-path bench/work/tools >/dev/null 2>&1 \
+  || echo "bench: dotnet-counters not installed; no allocation figure" >&2
 if [ "${PORTICO_BENCH_AOT:-1}" = "1" ]; then
   dotnet publish src/portico -c Release -r linux-x64 -p:PublishAot=true -o bench/work/portico-aot -nologo -v q \
     || echo "bench: Native AOT build failed; AOT rows are skipped" >&2

@@ -20,12 +20,12 @@ public sealed class ClientSendTimeoutException : IOException
 /// reading) closes the connection, as nginx does. Writes that complete at once cost nothing extra.
 /// Installed once per request over Kestrel's response body feature.
 /// </summary>
-public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature
+public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature, IReusableState
 {
     private static readonly Pipeline.RequestKey Key = new();
-    private readonly IHttpResponseBodyFeature _inner;
-    private readonly RequestContext _r;
     private readonly TimedClientStream _stream;
+    private IHttpResponseBodyFeature _inner;
+    private RequestContext _r;
     private TimedPipeWriter? _writer;
 
     private TimedResponseBodyFeature(IHttpResponseBodyFeature inner, RequestContext r, TimeSpan timeout)
@@ -34,6 +34,18 @@ public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature
         _r = r;
         Timeout = timeout;
         _stream = new TimedClientStream(this, inner.Stream);
+    }
+
+    /// <summary>Makes the feature of an ended request serve another, as a new one would.</summary>
+    private TimedResponseBodyFeature Reset(IHttpResponseBodyFeature inner, RequestContext r, TimeSpan timeout)
+    {
+        _inner = inner;
+        _r = r;
+        Timeout = timeout;
+        TimedOut = false;
+        _writer = null;
+        _stream.Inner = inner.Stream;
+        return this;
     }
 
     public TimeSpan Timeout { get; set; }
@@ -60,7 +72,7 @@ public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature
         }
 
         var inner = r.Http.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
-        var feature = new TimedResponseBodyFeature(inner, r, timeout);
+        var feature = r.TakeReusable<TimedResponseBodyFeature>(Key)?.Reset(inner, r, timeout) ?? new TimedResponseBodyFeature(inner, r, timeout);
         r.Http.Features.Set<IHttpResponseBodyFeature>(feature);
         r.SetItem(Key, feature);
         return feature;
@@ -143,6 +155,12 @@ public sealed class TimedResponseBodyFeature : IHttpResponseBodyFeature
 
     private sealed class TimedClientStream(TimedResponseBodyFeature owner, Stream inner) : Stream
     {
+        public Stream Inner
+        {
+            get => inner;
+            set => inner = value;
+        }
+
         public override bool CanRead => false;
         public override bool CanSeek => false;
         public override bool CanWrite => true;

@@ -74,7 +74,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             r = RequestContextPool.Take()?.Reuse(http, snapshot, listener, connection)
                 ?? new RequestContext(http, snapshot, listener, connection);
 
-            r.Counters = RequestCounters.Install(http);
+            r.Counters = RequestCounters.Install(http, r.TakeReusable<RequestCounters>(RequestCounters.ReuseKey));
             ConnectionTrackerHook.Begin(http, r.Counters);
 
             await HandleAsync(r).ConfigureAwait(false);
@@ -93,6 +93,11 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
                 if (!failed)
                 {
                     // Nothing of this request runs any more: a later request starts from its context.
+                    if (r.Counters is { } counters)
+                    {
+                        r.ReturnReusable(RequestCounters.ReuseKey, counters);
+                    }
+
                     RequestContextPool.Return(r);
                 }
             }
@@ -112,13 +117,21 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         var rawHost = lineHost ?? (r.Http.Request.Headers.Host is { Count: > 0 } h ? h[0] : null);
         if (!string.IsNullOrEmpty(rawHost))
         {
-            if (!UriNormalizer.TryNormalizeHost(rawHost, out var host))
+            if (r.Connection.LastHost is { } last && string.Equals(last.Raw, rawHost, StringComparison.Ordinal))
             {
-                await BadRequestAsync(r, address.Names.Default, "client sent invalid host header while reading client request headers").ConfigureAwait(false);
-                return;
+                r.Host = last.Normalized;
             }
+            else
+            {
+                if (!UriNormalizer.TryNormalizeHost(rawHost, out var host))
+                {
+                    await BadRequestAsync(r, address.Names.Default, "client sent invalid host header while reading client request headers").ConfigureAwait(false);
+                    return;
+                }
 
-            r.Host = host;
+                r.Host = host;
+                r.Connection.LastHost = (rawHost, host);
+            }
         }
 
         var server = address.Names.Find(r.Host, out var match, out var regex);

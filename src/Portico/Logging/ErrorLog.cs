@@ -88,7 +88,7 @@ public static class RequestLogFormat
         sb.Append(", client: ").Append(r.Connection.RemoteAddressText);
         sb.Append(", server: ").Append(r.Server?.Name ?? string.Empty);
         sb.Append(", request: \"").Append(r.RequestLine).Append('"');
-        if (r.GetItem<string>(UpstreamLogKey) is { } upstream)
+        if (r.GetItem<object>(UpstreamLogKey)?.ToString() is { } upstream)
         {
             sb.Append(", upstream: \"").Append(upstream).Append('"');
         }
@@ -106,7 +106,10 @@ public static class RequestLogFormat
         return new RequestErrorContext(r.Connection.Serial, sb.ToString());
     }
 
-    /// <summary>The request item the proxy sets to "http://peer/uri" so error lines carry nginx's upstream part.</summary>
+    /// <summary>
+    /// The request item the proxy sets to "http://peer/uri" (or to an object whose ToString makes it, so the
+    /// text is built only when an error line needs it) so error lines carry nginx's upstream part.
+    /// </summary>
     public static readonly Pipeline.RequestKey UpstreamLogKey = new();
 }
 

@@ -12,8 +12,8 @@ namespace Portico.Logging;
 /// </summary>
 public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
 {
-    private readonly HttpContext _http;
-    private readonly IHttpResponseBodyFeature _inner;
+    private HttpContext _http;
+    private IHttpResponseBodyFeature _inner;
     private Stream? _innerStream;
     private CountingPipeWriter? _writer;
     private CountingRequestBody? _requestBody;
@@ -27,8 +27,14 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
         _inner = inner;
     }
 
-    /// <summary>Wraps the request's response body (and request body) features; null when the server has none.</summary>
-    public static RequestCounters? Install(HttpContext http)
+    /// <summary>The slot where a request leaves its counters for the next request run on its RequestContext.</summary>
+    public static readonly Pipeline.RequestKey ReuseKey = new();
+
+    /// <summary>
+    /// Wraps the request's response body (and request body) features; null when the server has none.
+    /// <paramref name="reuse"/>: counters of an ended request, made new again.
+    /// </summary>
+    public static RequestCounters? Install(HttpContext http, RequestCounters? reuse = null)
     {
         var features = http.Features;
         var inner = features.Get<IHttpResponseBodyFeature>();
@@ -37,7 +43,7 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
             return null;
         }
 
-        var counters = new RequestCounters(http, inner);
+        var counters = reuse?.Reset(http, inner) ?? new RequestCounters(http, inner);
         features.Set<IHttpResponseBodyFeature>(counters);
         if (features.Get<IHttpRequestBodyDetectionFeature>() is not { CanHaveBody: false }
             && features.Get<IHttpRequestFeature>() is { } request)
@@ -50,6 +56,27 @@ public sealed class RequestCounters : Stream, IHttpResponseBodyFeature
         }
 
         return counters;
+    }
+
+    private RequestCounters Reset(HttpContext http, IHttpResponseBodyFeature inner)
+    {
+        _http = http;
+        _inner = inner;
+        _innerStream = null;
+        _writer = null;
+        _requestBody = null;
+        _body = 0;
+        _chunkFraming = 0;
+        _pendingChunk = 0;
+        Connection = null;
+        Pipelined = false;
+        Finished = false;
+        Completed = false;
+        BodyBytesSent = 0;
+        _bytesSent = -1;
+        _requestLength = -1;
+        _started = false;
+        return this;
     }
 
     /// <summary>The connection's log state (accept time, pipelining), when the listener tracks it.</summary>

@@ -20,6 +20,9 @@ namespace Portico.Proxy;
 /// </summary>
 public sealed class ProxyHandler : ContentHandler
 {
+    private static readonly RequestKey HeadersKey = new();
+    private static readonly RequestKey ResponseKey = new();
+    private static readonly RequestKey RequestKey = new();
     private readonly ProxyLocation _loc;
 
     public ProxyHandler(ProxyLocation location)
@@ -75,8 +78,7 @@ public sealed class ProxyHandler : ContentHandler
             iterator = new LimitedPeerIterator(iterator, loc.NextUpstreamTries, loc.NextUpstreamTimeout, loc.Time);
         }
 
-        var run = new ProxyRun(url);
-        ProxyRun.Set(r, run);
+        var run = ProxyRun.Start(r, url);
         var target = ProxyRequestBuilder.Target(r, loc, url);
         if (target.Length == 0)
         {
@@ -133,7 +135,7 @@ public sealed class ProxyHandler : ContentHandler
             run.InternalBodyLength = 0;
         }
 
-        var headers = ProxyRequestBuilder.Headers(r, loc);
+        var headers = ProxyRequestBuilder.Headers(r, loc, r.TakeReusable<List<KeyValuePair<string, string>>>(HeadersKey));
         var upgrade = r.Http.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true && HasHeader(headers, "Upgrade");
         var hasBody = setBody is not null || buffered is not null || streamed is not null || run.InternalBodyLength == 0;
         var (sslServerName, sslVerifyName) = SslNames(r, loc, url);
@@ -141,6 +143,7 @@ public sealed class ProxyHandler : ContentHandler
         var options = url.Https ? loc.TlsConnection ?? loc.Connection : loc.Connection;
         var states = UpstreamStates.For(r);
         states.BeginExchange();
+        var first = true;
         var schema = url.Schema;
         UpstreamOutcome outcome = default;
         ProxyResponse? response = null;
@@ -186,7 +189,7 @@ public sealed class ProxyHandler : ContentHandler
                     break;
                 }
 
-                r.SetItem(RequestLogFormat.UpstreamLogKey, schema + peer.Name + (peer.IsUnix ? ":" : string.Empty) + (loc.LogTarget ? target : string.Empty));
+                run.SetLogUpstream(r, schema, peer.Name, peer.IsUnix ? (loc.LogTarget ? ":" + target : ":") : (loc.LogTarget ? target : string.Empty));
                 var state = states.Add(peer.Name);
                 if (queued >= 0)
                 {
@@ -197,28 +200,35 @@ public sealed class ProxyHandler : ContentHandler
                     : buffered is not null ? buffered.OpenRead()
                     : streamed is not null ? streamed
                     : run.InternalBodyLength == 0 ? Stream.Null : originalBody;
-                response = new ProxyResponse(r, loc, states, iterator, method, streamed is not null);
-                var upstream = new UpstreamRequest
+                // The first attempt uses the objects an earlier request left (given back after a success only).
+                response = first ? r.TakeReusable<ProxyResponse>(ResponseKey) : null;
+                response = response is null
+                    ? new ProxyResponse(r, loc, states, iterator, method, streamed is not null)
+                    : response.Begin(r, loc, states, iterator, method, streamed is not null);
+                var upstream = (first ? r.TakeReusable<UpstreamRequest>(RequestKey) : null) ?? new UpstreamRequest
                 {
-                    Context = r,
-                    Peer = peer,
-                    Tls = url.Https,
-                    Method = method,
-                    Target = target,
-                    Version = loc.Version,
-                    Headers = headers,
-                    HasBody = hasBody,
-                    BodyLength = run.InternalBodyLength >= 0 ? run.InternalBodyLength : null,
-                    Upgrade = upgrade,
-                    IgnoreClientAbort = loc.IgnoreClientAbort,
-                    Timeouts = loc.Timeouts,
-                    Connection = options,
-                    SslServerName = sslServerName,
-                    SslVerifyName = sslVerifyName,
-                    BindAddress = bind,
-                    Handler = response,
-                    State = state,
+                    Context = r, Peer = peer, Tls = false, Method = method, Target = target, Version = loc.Version, Headers = headers,
+                    Timeouts = loc.Timeouts, Connection = options, Handler = response, State = state,
                 };
+                first = false;
+                upstream.Context = r;
+                upstream.Peer = peer;
+                upstream.Tls = url.Https;
+                upstream.Method = method;
+                upstream.Target = target;
+                upstream.Version = loc.Version;
+                upstream.Headers = headers;
+                upstream.HasBody = hasBody;
+                upstream.BodyLength = run.InternalBodyLength >= 0 ? run.InternalBodyLength : null;
+                upstream.Upgrade = upgrade;
+                upstream.IgnoreClientAbort = loc.IgnoreClientAbort;
+                upstream.Timeouts = loc.Timeouts;
+                upstream.Connection = options;
+                upstream.SslServerName = sslServerName;
+                upstream.SslVerifyName = sslVerifyName;
+                upstream.BindAddress = bind;
+                upstream.Handler = response;
+                upstream.State = state;
 
                 try
                 {
@@ -259,6 +269,14 @@ public sealed class ProxyHandler : ContentHandler
 
                 if (outcome.IsSuccess)
                 {
+                    if (response.Buffer is null || response.Buffer.Drained.IsCompletedSuccessfully)
+                    {
+                        // Nothing runs with these any more: the next request on this context takes them.
+                        r.ReturnReusable(ResponseKey, response);
+                        r.ReturnReusable(RequestKey, upstream.Release());
+                        r.ReturnReusable(HeadersKey, headers);
+                    }
+
                     return Finish(r, response);
                 }
 

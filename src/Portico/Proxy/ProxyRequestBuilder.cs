@@ -1,13 +1,14 @@
 using System.Text;
 using Portico.ClientSide;
 using Portico.Config.Syntax;
+using Portico.Logging;
 using Portico.Pipeline;
 using Portico.Routing;
 
 namespace Portico.Proxy;
 
 /// <summary>The proxy's per-request state (nginx's ngx_http_proxy_ctx_t): the URL in use and the body framing.</summary>
-public sealed class ProxyRun
+public sealed class ProxyRun : IReusableState
 {
     private static readonly Pipeline.RequestKey Key = new();
 
@@ -17,7 +18,48 @@ public sealed class ProxyRun
     }
 
     /// <summary>The URL of this request ($proxy_host, $proxy_port).</summary>
-    public ProxyUrl Url { get; }
+    public ProxyUrl Url { get; private set; }
+
+    /// <summary>A new run for the request (from the one an earlier request left, when there is one), set as its state.</summary>
+    public static ProxyRun Start(RequestContext r, ProxyUrl url)
+    {
+        var run = r.TakeReusable<ProxyRun>(Key);
+        if (run is null)
+        {
+            run = new ProxyRun(url);
+        }
+        else
+        {
+            run.Url = url;
+            run.InternalBodyLength = -1;
+            run.InternalChunked = false;
+            run._logPrefix = null;
+            run._logPeer = null;
+            run._logSuffix = null;
+            run._logText = null;
+        }
+
+        Set(r, run);
+        return run;
+    }
+
+    private string? _logPrefix;
+    private string? _logPeer;
+    private string? _logSuffix;
+    private string? _logText;
+
+    /// <summary>Sets the error log's upstream part ("http://peer/uri") to the peer now tried; built when a line needs it.</summary>
+    public void SetLogUpstream(RequestContext r, string prefix, string peer, string suffix)
+    {
+        _logPrefix = prefix;
+        _logPeer = peer;
+        _logSuffix = suffix;
+        _logText = null;
+        r.SetItem(RequestLogFormat.UpstreamLogKey, this);
+    }
+
+    /// <summary>The error log's upstream part.</summary>
+    public override string ToString() => _logText ??= _logPrefix + _logPeer + _logSuffix;
 
     /// <summary>$proxy_internal_body_length: -1 when unknown (streamed chunked) or absent.</summary>
     public long InternalBodyLength { get; set; } = -1;
@@ -149,9 +191,21 @@ public static class ProxyRequestBuilder
     /// The headers sent to the origin: the compiled proxy_set_header list (empty values skipped), then the
     /// client's headers nginx passes (those not named by proxy_set_header, not hop-by-hop, valid names).
     /// </summary>
-    public static List<KeyValuePair<string, string>> Headers(RequestContext r, ProxyLocation loc)
+    public static List<KeyValuePair<string, string>> Headers(RequestContext r, ProxyLocation loc, List<KeyValuePair<string, string>>? reuse = null)
     {
-        var headers = new List<KeyValuePair<string, string>>(loc.Headers.Length + r.Http.Request.Headers.Count);
+        var capacity = loc.Headers.Length + r.Http.Request.Headers.Count;
+        List<KeyValuePair<string, string>> headers;
+        if (reuse is null)
+        {
+            headers = new List<KeyValuePair<string, string>>(capacity);
+        }
+        else
+        {
+            headers = reuse;
+            headers.Clear();
+            headers.EnsureCapacity(capacity);
+        }
+
         foreach (var h in loc.Headers)
         {
             var value = h.Value.Evaluate(r);

@@ -23,13 +23,17 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         "Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires", "Accept-Ranges",
     };
 
-    private readonly RequestContext _r;
-    private readonly ProxyLocation _loc;
-    private readonly UpstreamStates _states;
-    private readonly PeerIterator _iterator;
-    private readonly string _method;
-    private readonly bool _streamedBody;
+    private RequestContext _r;
+    private ProxyLocation _loc;
+    private UpstreamStates _states;
+    private PeerIterator _iterator;
+    private string _method;
+    private bool _streamedBody;
     private IHttpResponseBodyFeature? _originalBody;
+
+    // The buffer (and its body feature) of the response this object handled before, drained: used again.
+    private ResponseBuffer? _spareBuffer;
+    private SinkFeature? _spareSink;
 
     public ProxyResponse(RequestContext r, ProxyLocation loc, UpstreamStates states, PeerIterator iterator, string method, bool streamedBody)
     {
@@ -40,6 +44,33 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         _method = method;
         _streamedBody = streamedBody;
     }
+
+    /// <summary>Makes an object that handled an earlier attempt (completely) handle a new one, as a new object would.</summary>
+    public ProxyResponse Begin(RequestContext r, ProxyLocation loc, UpstreamStates states, PeerIterator iterator, string method, bool streamedBody)
+    {
+        if (Buffer is { } buffer)
+        {
+            _spareBuffer = buffer;
+            _spareSink = _sink;
+        }
+
+        _r = r;
+        _loc = loc;
+        _states = states;
+        _iterator = iterator;
+        _method = method;
+        _streamedBody = streamedBody;
+        _originalBody = null;
+        _sink = null;
+        HeadProcessed = false;
+        NextFailure = null;
+        InterceptFlow = null;
+        AccelRedirect = null;
+        Buffer = null;
+        return this;
+    }
+
+    private SinkFeature? _sink;
 
     /// <summary>The head was turned into the client's response (headers may be on the wire).</summary>
     public bool HeadProcessed { get; private set; }
@@ -170,9 +201,21 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         {
             var feature = r.Http.Features.GetRequiredFeature<IHttpResponseBodyFeature>();
             var upstreamRate = loc.LimitRate is { } limit && Config.Directives.ConfigValues.TryParseSize(limit.Evaluate(r), out var l) ? l : 0;
-            Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
+            if (_spareBuffer is { } spare)
+            {
+                _spareBuffer = null;
+                Buffer = spare.Reset(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
+                _sink = _spareSink!.Reset(feature, spare);
+                _spareSink = null;
+            }
+            else
+            {
+                Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
+                _sink = new SinkFeature(feature, Buffer);
+            }
+
             _originalBody = feature;
-            r.Http.Features.Set<IHttpResponseBodyFeature>(new SinkFeature(feature, Buffer));
+            r.Http.Features.Set<IHttpResponseBodyFeature>(_sink);
         }
 
         return ValueTask.FromResult(ResponseDisposition.Proxy);
@@ -274,6 +317,14 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
     private sealed class SinkFeature(IHttpResponseBodyFeature inner, ResponseBuffer buffer) : IHttpResponseBodyFeature
     {
         private PipeWriter? _writer;
+
+        public SinkFeature Reset(IHttpResponseBodyFeature newInner, ResponseBuffer newBuffer)
+        {
+            inner = newInner;
+            buffer = newBuffer;
+            _writer = null;
+            return this;
+        }
 
         public Stream Stream => buffer;
 

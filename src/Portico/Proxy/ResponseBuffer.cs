@@ -17,18 +17,18 @@ public sealed class ResponseBuffer : Stream
 {
     private const int PieceSize = 64 * 1024;
 
-    private readonly RequestContext _r;
-    private readonly Stream _client;
-    private readonly long _memoryLimit;
-    private readonly long _maxTempFile;
-    private readonly TempPath _tempPath;
-    private readonly long _upstreamRate;
-    private readonly long _clientRate;
-    private readonly TimeProvider _time;
-    private readonly bool _ignoreClientAbort;
-    private readonly long _started;
     private readonly object _gate = new();
     private readonly Queue<Chunk> _queue = new();
+    private RequestContext _r;
+    private Stream _client;
+    private long _memoryLimit;
+    private long _maxTempFile;
+    private TempPath _tempPath;
+    private long _upstreamRate;
+    private long _clientRate;
+    private TimeProvider _time;
+    private bool _ignoreClientAbort;
+    private long _started;
     private Task _pump = Task.CompletedTask;
     private bool _pumping;
     private bool _completed;
@@ -48,6 +48,40 @@ public sealed class ResponseBuffer : Stream
 
     public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
         bool ignoreClientAbort = false)
+    {
+        _r = r;
+        _client = client;
+        _tempPath = tempPath;
+        _time = null!;
+        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort);
+    }
+
+    /// <summary>
+    /// Makes a buffer that has drained (<see cref="Drained"/> completed) serve another response, as a new one would.
+    /// </summary>
+    public ResponseBuffer Reset(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
+        bool ignoreClientAbort = false)
+    {
+        _queue.Clear();
+        _pump = Task.CompletedTask;
+        _pumping = false;
+        _completed = false;
+        _memoryInUse = 0;
+        _fileWritten = 0;
+        _fileSent = 0;
+        _received = 0;
+        _sent = 0;
+        _file = null;
+        _fileName = null;
+        _space = null;
+        _pumpError = null;
+        _clientBlocked = false;
+        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort);
+        return this;
+    }
+
+    private void Begin(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
+        bool ignoreClientAbort)
     {
         _r = r;
         _client = client;

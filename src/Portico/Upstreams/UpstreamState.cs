@@ -12,7 +12,7 @@ public sealed class UpstreamAttemptState
 {
     /// <summary>The peer name; null marks the boundary between two upstream exchanges of one request
     /// (an internal redirect that proxied again), printed as " : ".</summary>
-    public string? Peer { get; init; }
+    public string? Peer { get; set; }
 
     /// <summary>The upstream status, or 502/504 when the attempt failed; 0 when unknown ("-").</summary>
     public int Status { get; set; }
@@ -31,12 +31,30 @@ public sealed class UpstreamAttemptState
 
     /// <summary>Body bytes received ($upstream_response_length).</summary>
     public long ResponseLength { get; set; }
+
+    /// <summary>Makes a used state serve another attempt: as a new one for the peer.</summary>
+    internal UpstreamAttemptState Reset(string? peer)
+    {
+        Peer = peer;
+        Status = 0;
+        ConnectTime = -1;
+        HeaderTime = -1;
+        QueueTime = -1;
+        ResponseTime = -1;
+        BytesSent = 0;
+        BytesReceived = 0;
+        ResponseLength = 0;
+        return this;
+    }
 }
 
 /// <summary>The upstream attempts of one request and the last upstream response head.</summary>
-public sealed class UpstreamStates
+public sealed class UpstreamStates : IReusableState
 {
     private static readonly Pipeline.RequestKey Key = new();
+
+    // Attempt states of the request this object served before, for the attempts of this one.
+    private readonly Stack<UpstreamAttemptState> _spare = new();
 
     public List<UpstreamAttemptState> Attempts { get; } = [];
 
@@ -53,19 +71,39 @@ public sealed class UpstreamStates
         var states = r.GetItem<UpstreamStates>(Key);
         if (states is null)
         {
-            states = new UpstreamStates();
+            states = r.TakeReusable<UpstreamStates>(Key)?.Reset() ?? new UpstreamStates();
             r.SetItem(Key, states);
         }
 
         return states;
     }
 
+    /// <summary>Empties a used object for another request (its attempt states serve again).</summary>
+    internal UpstreamStates Reset()
+    {
+        foreach (var attempt in Attempts)
+        {
+            if (_spare.Count < 8)
+            {
+                _spare.Push(attempt);
+            }
+        }
+
+        Attempts.Clear();
+        ResponseHeaders = null;
+        ResponseTrailers = null;
+        return this;
+    }
+
+    private UpstreamAttemptState NewAttempt(string? peer) =>
+        _spare.TryPop(out var used) ? used.Reset(peer) : new UpstreamAttemptState { Peer = peer };
+
     /// <summary>Starts a new upstream exchange for the request: a separator when it proxied before.</summary>
     public void BeginExchange()
     {
         if (Attempts.Count > 0)
         {
-            Attempts.Add(new UpstreamAttemptState());
+            Attempts.Add(NewAttempt(null));
         }
 
         ResponseHeaders = null;
@@ -74,7 +112,7 @@ public sealed class UpstreamStates
 
     public UpstreamAttemptState Add(string peer)
     {
-        var s = new UpstreamAttemptState { Peer = peer };
+        var s = NewAttempt(peer);
         Attempts.Add(s);
         return s;
     }

@@ -73,6 +73,24 @@ public class ReturnAndRoutingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EachRequestOnAConnectionIsRoutedByItsOwnHost()
+    {
+        // The normalized Host is remembered per connection: a later request with another Host (or a bad one) is not served as the first.
+        var response = await _portico.RawAsync(
+            "GET / HTTP/1.1\r\nHost: a.b.example.org\r\n\r\n"
+            + "GET / HTTP/1.1\r\nHost: shop.example.net\r\n\r\n"
+            + "GET / HTTP/1.1\r\nHost: a.b.example.org\r\n\r\n"
+            + "GET / HTTP/1.1\r\nHost: bad..host\r\n\r\n",
+            untilClose: true);
+
+        var named = response.IndexOf("named server www.example.com", StringComparison.Ordinal);
+        var regex = response.IndexOf("regex server shop", StringComparison.Ordinal);
+        var again = response.IndexOf("named server www.example.com", named + 1, StringComparison.Ordinal);
+        var bad = response.IndexOf("HTTP/1.1 400 Bad Request", StringComparison.Ordinal);
+        Assert.True(named >= 0 && regex > named && again > regex && bad > again, response);
+    }
+
+    [Fact]
     public async Task ErrorStatusesGetNginxPages()
     {
         var (status, body, response) = await GetAsync("/gone");

@@ -19,52 +19,69 @@ public enum UpstreamHttpVersion
 /// </summary>
 public sealed class UpstreamRequest
 {
-    public required RequestContext Context { get; init; }
-    public required UpstreamPeer Peer { get; init; }
+    public required RequestContext Context { get; set; }
+    public required UpstreamPeer Peer { get; set; }
 
     /// <summary>"http" or "https" (TLS to the origin).</summary>
-    public required bool Tls { get; init; }
+    public required bool Tls { get; set; }
 
-    public required string Method { get; init; }
+    public required string Method { get; set; }
 
     /// <summary>The request target sent in the request line: "/path?args".</summary>
-    public required string Target { get; init; }
+    public required string Target { get; set; }
 
-    public required UpstreamHttpVersion Version { get; init; }
+    public required UpstreamHttpVersion Version { get; set; }
 
     /// <summary>Request headers in order, Host first when sent; names as configured or received.</summary>
-    public required IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; }
+    public required IReadOnlyList<KeyValuePair<string, string>> Headers { get; set; }
 
     /// <summary>A body is sent (from the context's request body stream).</summary>
-    public bool HasBody { get; init; }
+    public bool HasBody { get; set; }
 
     /// <summary>The body length when known (Content-Length); null sends it chunked.</summary>
-    public long? BodyLength { get; init; }
+    public long? BodyLength { get; set; }
 
     /// <summary>The request asks the origin to switch protocols (an Upgrade header is sent).</summary>
-    public bool Upgrade { get; init; }
+    public bool Upgrade { get; set; }
 
     /// <summary>proxy_ignore_client_abort: the client closing does not cancel the exchange with the origin.</summary>
-    public bool IgnoreClientAbort { get; init; }
+    public bool IgnoreClientAbort { get; set; }
 
-    public required UpstreamTimeouts Timeouts { get; init; }
+    public required UpstreamTimeouts Timeouts { get; set; }
 
     /// <summary>Connection settings: these and the peer identify a connection pool.</summary>
-    public required UpstreamConnectionOptions Connection { get; init; }
+    public required UpstreamConnectionOptions Connection { get; set; }
 
     /// <summary>The TLS server name for this request (SNI and certificate name check); null sends no SNI.</summary>
-    public string? SslServerName { get; init; }
+    public string? SslServerName { get; set; }
 
     /// <summary>The name checked against the origin certificate when verifying (proxy_ssl_name).</summary>
-    public string? SslVerifyName { get; init; }
+    public string? SslVerifyName { get; set; }
 
     /// <summary>The local address to connect from (proxy_bind), evaluated for this request.</summary>
-    public IPAddress? BindAddress { get; init; }
+    public IPAddress? BindAddress { get; set; }
 
-    public required IUpstreamResponseHandler Handler { get; init; }
+    public required IUpstreamResponseHandler Handler { get; set; }
 
     /// <summary>Where the transport records timings and byte counts of this attempt.</summary>
-    public required UpstreamAttemptState State { get; init; }
+    public required UpstreamAttemptState State { get; set; }
+
+    /// <summary>Drops what this request referenced, before the object waits for reuse.</summary>
+    public UpstreamRequest Release()
+    {
+        Context = null!;
+        Peer = null!;
+        Method = null!;
+        Target = null!;
+        Headers = null!;
+        Connection = null!;
+        SslServerName = null;
+        SslVerifyName = null;
+        BindAddress = null;
+        Handler = null!;
+        State = null!;
+        return this;
+    }
 }
 
 public readonly record struct UpstreamTimeouts(TimeSpan Connect, TimeSpan Send, TimeSpan Read);

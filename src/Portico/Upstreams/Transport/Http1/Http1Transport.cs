@@ -35,110 +35,113 @@ public sealed class Http1Transport : IUpstreamTransport
     public static IUpstreamTransport Select(UpstreamHttpVersion version, IUpstreamTransport yarp, Func<UpstreamRequest, TransportHandle> pools) =>
         version == UpstreamHttpVersion.Http2 || UseYarp ? yarp : new Http1Transport(pools);
 
-    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
-    public async ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request)
+    public ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request)
     {
         var handle = _pools(request);
         handle.Acquire();
-        try
-        {
-            return await SendAsync(request, handle.Http1).ConfigureAwait(false);
-        }
-        finally
-        {
-            handle.Release();
-        }
+        return SendAsync(request, handle.Http1, handle);
     }
 
-    /// <summary>One attempt at the pool's peer (the pool is given directly by tests and benchmarks).</summary>
+    /// <summary>
+    /// One attempt at the pool's peer (the pool is given directly by tests and benchmarks); releases
+    /// <paramref name="handle"/> when it ends.
+    /// </summary>
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
-    internal static async ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request, Http1Pool pool)
+    internal static async ValueTask<UpstreamOutcome> SendAsync(UpstreamRequest request, Http1Pool pool, TransportHandle? handle = null)
     {
-        var time = pool.Time;
-        var started = time.GetTimestamp();
-        var http = request.Context.Http;
-        var clientToken = request.IgnoreClientAbort ? CancellationToken.None : http.RequestAborted;
-        var state = request.State;
-        if (clientToken.IsCancellationRequested)
-        {
-            return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
-        }
-
-        if (!http.Response.HasStarted)
-        {
-            http.Response.StatusCode = StatusCodes.Status200OK;
-        }
-
-        var body = request.HasBody ? http.Request.Body : null;
-        var bodyPosition = body is { CanSeek: true } ? body.Position : 0;
-        // max_conns is the balancer's (a slot per peer, taken before the attempt): the pool only counts.
-        pool.Enter();
-
         try
         {
-            var fresh = false;
-            while (true)
+            var time = pool.Time;
+            var started = time.GetTimestamp();
+            var http = request.Context.Http;
+            var clientToken = request.IgnoreClientAbort ? CancellationToken.None : http.RequestAborted;
+            var state = request.State;
+            if (clientToken.IsCancellationRequested)
             {
-                var connection = fresh ? null : pool.TakeIdle(mustBeLive: UpstreamFailures.IsNonIdempotent(request.Method));
-                var reused = connection is not null;
-                if (connection is null)
+                return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
+            }
+
+            if (!http.Response.HasStarted)
+            {
+                http.Response.StatusCode = StatusCodes.Status200OK;
+            }
+
+            var body = request.HasBody ? http.Request.Body : null;
+            var bodyPosition = body is { CanSeek: true } ? body.Position : 0;
+            // max_conns is the balancer's (a slot per peer, taken before the attempt): the pool only counts.
+            pool.Enter();
+
+            try
+            {
+                var fresh = false;
+                while (true)
                 {
+                    var connection = fresh ? null : pool.TakeIdle(mustBeLive: UpstreamFailures.IsNonIdempotent(request.Method));
+                    var reused = connection is not null;
+                    if (connection is null)
+                    {
+                        try
+                        {
+                            connection = await pool.OpenAsync(request, clientToken).ConfigureAwait(false);
+                        }
+                        catch (UpstreamConnectException e)
+                        {
+                            return Classified(request, null, new UpstreamOutcome
+                            {
+                                Failure = e.Failure, Error = e.Message, Action = e.Action, Level = e.Level, ClientBodyStatus = e.FinalStatus ?? 0,
+                            }, time, started);
+                        }
+                        catch (OperationCanceledException) when (clientToken.IsCancellationRequested)
+                        {
+                            return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
+                        }
+                    }
+                    else
+                    {
+                        // nginx reports no connect time for a cached connection.
+                        state.ConnectTime = 0;
+                    }
+
+                    connection.StartClock(started);
+                    Http1Result result;
                     try
                     {
-                        connection = await pool.OpenAsync(request, clientToken).ConfigureAwait(false);
+                        result = await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false);
                     }
-                    catch (UpstreamConnectException e)
+                    catch
                     {
-                        return Classified(request, null, new UpstreamOutcome
+                        // The proxy's head handler failed: the connection is in an unknown state.
+                        pool.Close(connection);
+                        throw;
+                    }
+
+                    if (result.Retry)
+                    {
+                        // Stale: the peer closed the pooled connection before this request reached it.
+                        pool.Close(connection);
+                        if (body is { CanSeek: true })
                         {
-                            Failure = e.Failure, Error = e.Message, Action = e.Action, Level = e.Level, ClientBodyStatus = e.FinalStatus ?? 0,
-                        }, time, started);
-                    }
-                    catch (OperationCanceledException) when (clientToken.IsCancellationRequested)
-                    {
-                        return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
-                    }
-                }
-                else
-                {
-                    // nginx reports no connect time for a cached connection.
-                    state.ConnectTime = 0;
-                }
+                            body.Position = bodyPosition;
+                        }
 
-                connection.StartClock(started);
-                Http1Result result;
-                try
-                {
-                    result = await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    // The proxy's head handler failed: the connection is in an unknown state.
-                    pool.Close(connection);
-                    throw;
-                }
-
-                if (result.Retry)
-                {
-                    // Stale: the peer closed the pooled connection before this request reached it.
-                    pool.Close(connection);
-                    if (body is { CanSeek: true })
-                    {
-                        body.Position = bodyPosition;
+                        fresh = true;
+                        continue;
                     }
 
-                    fresh = true;
-                    continue;
+                    var outcome = Classified(request, connection, result.Outcome, time, started);
+                    pool.Return(connection, result.Reusable && outcome.IsSuccess);
+                    return outcome;
                 }
-
-                var outcome = Classified(request, connection, result.Outcome, time, started);
-                pool.Return(connection, result.Reusable && outcome.IsSuccess);
-                return outcome;
             }
+            finally
+            {
+                pool.Exit();
+            }
+    
         }
         finally
         {
-            pool.Exit();
+            handle?.Release();
         }
     }
 
