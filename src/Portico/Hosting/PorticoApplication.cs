@@ -106,8 +106,8 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
     }
 
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
-    private static async ValueTask HandleAsync(RequestContext r)
+    // Every wait here is the last thing it does: the callee's task is returned, no state machine of its own.
+    private static ValueTask HandleAsync(RequestContext r)
     {
         var address = r.Listener.ForLocal(r.Connection.LocalAddress);
         r.Address = address;
@@ -125,8 +125,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
             {
                 if (!UriNormalizer.TryNormalizeHost(rawHost, out var host))
                 {
-                    await BadRequestAsync(r, address.Names.Default, "client sent invalid host header while reading client request headers").ConfigureAwait(false);
-                    return;
+                    return BadRequestAsync(r, address.Names.Default, "client sent invalid host header while reading client request headers");
                 }
 
                 r.Host = host;
@@ -145,12 +144,11 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         var mergeSlashes = server.Block.Settings.Get<HttpCoreServerSettings>().MergeSlashes != false;
         if (!UriNormalizer.TryNormalize(path, mergeSlashes, out var uri))
         {
-            await BadRequestAsync(r, server, "client sent invalid request").ConfigureAwait(false);
-            return;
+            return BadRequestAsync(r, server, "client sent invalid request");
         }
 
         r.Uri = uri;
-        await RequestPipeline.RunAsync(r).ConfigureAwait(false);
+        return RequestPipeline.RunAsync(r);
     }
 
     private static ValueTask BadRequestAsync(RequestContext r, ServerRuntime server, string message)

@@ -126,7 +126,11 @@ public sealed class Http1Connection
         return true;
     }
 
-    /// <summary>Runs one exchange on this connection.</summary>
+    /// <summary>
+    /// Runs one exchange on this connection: writes the head, sends the body alongside reading the response
+    /// (full duplex), and hands the response to the request's handler. <see cref="Settle"/> gives the result's
+    /// final reusability.
+    /// </summary>
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
     internal async ValueTask<Http1Result> ExchangeAsync(UpstreamRequest request, bool reused, CancellationToken clientToken)
     {
@@ -137,10 +141,90 @@ public sealed class Http1Connection
             registration = clientToken.UnsafeRegister(static s => ((Http1Connection)s!).OnClientAbort(), this);
         }
 
-        Http1Result result;
         try
         {
-            result = await RunAsync(reused, clientToken).ConfigureAwait(false);
+            int headLength;
+            bool bodyInHead;
+            try
+            {
+                headLength = WriteHead(request, out bodyInHead);
+            }
+            catch (InvalidDataException e)
+            {
+                return Fail(UpstreamFailure.Error, e.Message, "sending request to upstream", false);
+            }
+
+            // Nothing of this request reached the origin before this write; a reused connection that fails
+            // here is stale and the request goes again on a fresh one.
+            _requestSent = true;
+            try
+            {
+                await WriteAsync(_out.AsMemory(0, headLength)).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsIo(e))
+            {
+                if (_clientAborted)
+                {
+                    return ClientClosed();
+                }
+
+                if (reused && !_sendTimedOut)
+                {
+                    return new Http1Result(default, false, Retry: true);
+                }
+
+                return Fail(SendFailure(e), false);
+            }
+
+            _headBytesSent = headLength - (bodyInHead ? _bodyBytesSent : 0);
+            if (!request.HasBody || bodyInHead || request.BodyLength == 0)
+            {
+                _bodyComplete = true;
+                _bodyFinished = true;
+            }
+            else
+            {
+                _bodyRunning = true;
+                _bodyTask = SendBodyAsync();
+            }
+
+            Http1Result result = default;
+            try
+            {
+                result = await ReceiveAsync(reused, clientToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (_bodyRunning)
+                {
+                    // A body whose last write is still finishing after a successful answer is waited for (the origin
+                    // took the rest; only the completion is late); otherwise the origin answered without the body.
+                    var finishing = !_bodyTask.IsCompleted && result.Outcome.IsSuccess && _status < 400;
+                    if (!_bodyTask.IsCompleted && !(finishing && (_bodyLastWrite || FinishingIsCheap())))
+                    {
+                        // The response is complete (or failed) while the body still goes out: stop sending it.
+                        _stopBody = true;
+                        CancelQuietly(_writeCts);
+                    }
+                    else if (finishing && !_bodyLastWrite)
+                    {
+                        // The rest of a small buffered body, for at most FinishWait: an origin that neither reads
+                        // it nor closes does not hold the client's response longer than that.
+                        var rest = _bodyTask.AsTask();
+                        _bodyTask = new ValueTask(rest);
+                        if (await Task.WhenAny(rest, Task.Delay(FinishWait)).ConfigureAwait(false) != rest)
+                        {
+                            _stopBody = true;
+                            CancelQuietly(_writeCts);
+                        }
+                    }
+
+                    // Stopped, finished, or only its last write is finishing (bounded by proxy_send_timeout).
+                    await _bodyTask.ConfigureAwait(false);
+                }
+            }
+
+            return result.Reusable && !_bodyComplete ? result with { Reusable = false } : result;
         }
         finally
         {
@@ -155,14 +239,13 @@ public sealed class Http1Connection
                 _clientAborted = true;
             }
         }
-
-        if (result.Reusable && (_clientAborted || _readCts.IsCancellationRequested || _writeCts.IsCancellationRequested))
-        {
-            result = result with { Reusable = false };
-        }
-
-        return result;
     }
+
+    /// <summary>The exchange's result, not reusable when the client went away or a timeout cancelled I/O.</summary>
+    internal Http1Result Settle(Http1Result result) =>
+        result.Reusable && (_clientAborted || _readCts.IsCancellationRequested || _writeCts.IsCancellationRequested)
+            ? result with { Reusable = false }
+            : result;
 
     /// <summary>Moves the bytes not yet used to the start of the buffer, to read more after them.</summary>
     private static void Compact(byte[] buffer, ref int start, ref int filled)
@@ -249,94 +332,6 @@ public sealed class Http1Connection
         catch (ObjectDisposedException)
         {
         }
-    }
-
-    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
-    private async ValueTask<Http1Result> RunAsync(bool reused, CancellationToken clientToken)
-    {
-        var request = _request;
-        int headLength;
-        bool bodyInHead;
-        try
-        {
-            headLength = WriteHead(request, out bodyInHead);
-        }
-        catch (InvalidDataException e)
-        {
-            return Fail(UpstreamFailure.Error, e.Message, "sending request to upstream", false);
-        }
-
-        // Nothing of this request reached the origin before this write; a reused connection that fails
-        // here is stale and the request goes again on a fresh one.
-        _requestSent = true;
-        try
-        {
-            await WriteAsync(_out.AsMemory(0, headLength)).ConfigureAwait(false);
-        }
-        catch (Exception e) when (IsIo(e))
-        {
-            if (_clientAborted)
-            {
-                return ClientClosed();
-            }
-
-            if (reused && !_sendTimedOut)
-            {
-                return new Http1Result(default, false, Retry: true);
-            }
-
-            return Fail(SendFailure(e), false);
-        }
-
-        _headBytesSent = headLength - (bodyInHead ? _bodyBytesSent : 0);
-        if (!request.HasBody || bodyInHead || request.BodyLength == 0)
-        {
-            _bodyComplete = true;
-            _bodyFinished = true;
-        }
-        else
-        {
-            _bodyRunning = true;
-            _bodyTask = SendBodyAsync();
-        }
-
-        Http1Result result = default;
-        try
-        {
-            result = await ReceiveAsync(reused, clientToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (_bodyRunning)
-            {
-                // A body whose last write is still finishing after a successful answer is waited for (the origin
-                // took the rest; only the completion is late); otherwise the origin answered without the body.
-                var finishing = !_bodyTask.IsCompleted && result.Outcome.IsSuccess && _status < 400;
-                if (!_bodyTask.IsCompleted && !(finishing && (_bodyLastWrite || FinishingIsCheap())))
-                {
-                    // The response is complete (or failed) while the body still goes out: stop sending it.
-                    _stopBody = true;
-                    CancelQuietly(_writeCts);
-                }
-                else if (finishing && !_bodyLastWrite)
-                {
-                    // The rest of a small buffered body, for at most FinishWait: an origin that neither reads
-                    // it nor closes does not hold the client's response longer than that.
-                    var rest = _bodyTask.AsTask();
-                    _bodyTask = new ValueTask(rest);
-                    if (await Task.WhenAny(rest, Task.Delay(FinishWait)).ConfigureAwait(false) != rest)
-                    {
-                        _stopBody = true;
-                        CancelQuietly(_writeCts);
-                    }
-                }
-
-                // Stopped, finished, or only its last write is finishing (bounded by proxy_send_timeout).
-                await _bodyTask.ConfigureAwait(false);
-            }
-        }
-
-        return result.Reusable && !_bodyComplete ? result with { Reusable = false } : result;
     }
 
     private volatile bool _bodyLastWrite;

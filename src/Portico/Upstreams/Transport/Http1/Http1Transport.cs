@@ -106,7 +106,7 @@ public sealed class Http1Transport : IUpstreamTransport
                     Http1Result result;
                     try
                     {
-                        result = await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false);
+                        result = connection.Settle(await connection.ExchangeAsync(request, reused, clientToken).ConfigureAwait(false));
                     }
                     catch
                     {
