@@ -561,7 +561,8 @@ def main():
                         fn = lambda url=url, conns=conns, script=script: run_wrk(url, conns, duration, script)
                     r = measure(proc, fn, reps)
                     r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
-                    if proxy.startswith("portico") and name == "small_get_16" and not quick:
+                    # dotnet-counters attaches to the JIT build (Native AOT has no diagnostics port).
+                    if proxy in ("portico", "portico-dispatch", "portico-yarp") and name == "small_get_16" and not quick:
                         r["alloc_bytes_per_req"] = allocations_per_request(proc, url, conns, duration)
                         log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
                     results.setdefault(name, {})[proxy] = r

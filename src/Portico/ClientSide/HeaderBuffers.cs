@@ -177,7 +177,7 @@ public static class HeaderBuffers
             if (r.Protocol.StartsWith("HTTP/1", StringComparison.Ordinal))
             {
                 // A head that fits in client_header_buffer_size never needs a large buffer: nothing to check.
-                if (Logging.ConnectionLogState.Of(r.Http)?.Input is { HeadLength: > 0 } input && input.HeadLength <= _first)
+                if (r.Connection.LogState?.Input is { HeadLength: > 0 } input && input.HeadLength <= _first)
                 {
                     return ValueTask.FromResult(Flow.Continue);
                 }

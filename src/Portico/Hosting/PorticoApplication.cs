@@ -75,7 +75,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
                 ?? new RequestContext(http, snapshot, listener, connection);
 
             r.Counters = RequestCounters.Install(http, r.TakeReusable<RequestCounters>(RequestCounters.ReuseKey));
-            ConnectionTrackerHook.Begin(http, r.Counters);
+            ConnectionTrackerHook.Begin(connection.LogState, r.Counters);
 
             await HandleAsync(r).ConfigureAwait(false);
         }
@@ -106,6 +106,12 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
     }
 
+    // The Host header this thread normalized last, as sent and normalized: the next request (nearly always
+    // with the same Host) takes the normalized string instead of making it again. Per thread, so an idle
+    // connection keeps nothing for it.
+    [ThreadStatic]
+    private static (string Raw, string Normalized)? t_lastHost;
+
     // Every wait here is the last thing it does: the callee's task is returned, no state machine of its own.
     private static ValueTask HandleAsync(RequestContext r)
     {
@@ -117,7 +123,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         var rawHost = lineHost ?? (r.Http.Request.Headers.Host is { Count: > 0 } h ? h[0] : null);
         if (!string.IsNullOrEmpty(rawHost))
         {
-            if (r.Connection.LastHost is { } last && string.Equals(last.Raw, rawHost, StringComparison.Ordinal))
+            if (t_lastHost is { } last && string.Equals(last.Raw, rawHost, StringComparison.Ordinal))
             {
                 r.Host = last.Normalized;
             }
@@ -129,7 +135,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
                 }
 
                 r.Host = host;
-                r.Connection.LastHost = (rawHost, host);
+                t_lastHost = (rawHost, host);
             }
         }
 
@@ -213,7 +219,7 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         }
 
         r.Counters?.Finish(completed);
-        ConnectionTrackerHook.End(http, r.Counters);
+        ConnectionTrackerHook.End(http, r.Connection.LogState, r.Counters);
     }
 
     private static void RunLogHandlers(RequestContext r)
@@ -243,15 +249,26 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
 
     private static ClientConnection GetConnection(HttpContext http, string? unixPath)
     {
+        // The connection tracker's state (every listener has one) holds the connection's facts: one lookup.
         var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
-        if (items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
+        var state = items is not null && items.TryGetValue(ConnectionLogState.Key, out var s) ? s as ConnectionLogState : null;
+        if (state?.Client is { } tracked)
+        {
+            return tracked;
+        }
+
+        if (state is null && items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
         {
             return known;
         }
 
         var c = http.Features.Get<IHttpConnectionFeature>();
-        var info = new ClientConnection(c?.RemoteIpAddress, c?.RemotePort ?? 0, c?.LocalIpAddress, c?.LocalPort ?? 0, unixPath);
-        if (items is not null)
+        var info = new ClientConnection(c?.RemoteIpAddress, c?.RemotePort ?? 0, c?.LocalIpAddress, c?.LocalPort ?? 0, unixPath) { LogState = state };
+        if (state is not null)
+        {
+            state.Client = info;
+        }
+        else if (items is not null)
         {
             items[ConnectionKey] = info;
         }

@@ -51,10 +51,10 @@ public sealed class ConnectionLogState
     /// <summary>Set when a request ends with the next one already received.</summary>
     internal bool NextPipelined { get; set; }
 
-    public TimeSpan Age => Stopwatch.GetElapsedTime(StartTimestamp);
+    /// <summary>The connection's facts as requests see them, made by the first request.</summary>
+    internal ClientConnection? Client { get; set; }
 
-    public static ConnectionLogState? Of(HttpContext http) =>
-        http.Features.Get<IConnectionItemsFeature>()?.Items is { } items && items.TryGetValue(Key, out var v) ? v as ConnectionLogState : null;
+    public TimeSpan Age => Stopwatch.GetElapsedTime(StartTimestamp);
 }
 
 /// <summary>The listener hook that installs <see cref="ConnectionLogState"/> on each connection.</summary>
@@ -89,9 +89,8 @@ public sealed class ConnectionTrackerHook : IListenerHook
     }
 
     /// <summary>At the start of an HTTP/1.x request: was it pipelined behind the previous one?</summary>
-    public static void Begin(HttpContext http, RequestCounters? counters)
+    public static void Begin(ConnectionLogState? state, RequestCounters? counters)
     {
-        var state = ConnectionLogState.Of(http);
         if (state is null)
         {
             return;
@@ -114,9 +113,9 @@ public sealed class ConnectionTrackerHook : IListenerHook
     }
 
     /// <summary>At the end of a request: bytes beyond what this request still owns mean the next request is already here.</summary>
-    public static void End(HttpContext http, RequestCounters? counters)
+    public static void End(HttpContext http, ConnectionLogState? tracked, RequestCounters? counters)
     {
-        if (ConnectionLogState.Of(http) is not { Input: { } input } state
+        if (tracked is not { Input: { } input } state
             || !HttpProtocol.IsHttp11(http.Request.Protocol) && !HttpProtocol.IsHttp10(http.Request.Protocol))
         {
             return;

@@ -29,11 +29,8 @@ public sealed class ClientConnection
     public int LocalPort { get; }
     public string? UnixPath { get; }
 
-    /// <summary>
-    /// The Host of the last request on this connection that had one, as sent and as normalized: the next
-    /// request (almost always with the same Host) takes the normalized string instead of making it again.
-    /// </summary>
-    public (string Raw, string Normalized)? LastHost { get; set; }
+    /// <summary>The connection tracker's state of this connection ($pipe, the request head length), when tracked.</summary>
+    public Logging.ConnectionLogState? LogState { get; init; }
 
     /// <summary>Requests served on this connection so far, this one included ($connection_requests).</summary>
     public int Requests => _requests;

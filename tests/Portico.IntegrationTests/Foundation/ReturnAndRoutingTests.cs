@@ -75,7 +75,7 @@ public class ReturnAndRoutingTests : IAsyncLifetime
     [Fact]
     public async Task EachRequestOnAConnectionIsRoutedByItsOwnHost()
     {
-        // The normalized Host is remembered per connection: a later request with another Host (or a bad one) is not served as the first.
+        // The normalized Host is remembered (per thread): a later request with another Host (or a bad one) is not served as the first.
         var response = await _portico.RawAsync(
             "GET / HTTP/1.1\r\nHost: a.b.example.org\r\n\r\n"
             + "GET / HTTP/1.1\r\nHost: shop.example.net\r\n\r\n"
