@@ -250,14 +250,14 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
     private static ClientConnection GetConnection(HttpContext http, string? unixPath)
     {
         // The connection tracker's state (every listener has one) holds the connection's facts: one lookup.
-        var items = http.Features.Get<IConnectionItemsFeature>()?.Items;
-        var state = items is not null && items.TryGetValue(ConnectionLogState.Key, out var s) ? s as ConnectionLogState : null;
+        var state = http.Features.Get<ConnectionLogState>();
         if (state?.Client is { } tracked)
         {
             return tracked;
         }
 
-        if (state is null && items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
+        var items = state is null ? http.Features.Get<IConnectionItemsFeature>()?.Items : null;
+        if (items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
         {
             return known;
         }

@@ -22,8 +22,6 @@ namespace Portico.Logging;
 /// </summary>
 public sealed class ConnectionLogState
 {
-    internal static readonly object Key = new();
-
     internal ConnectionLogState(TrackingPipeReader? input)
     {
         Input = input;
@@ -78,7 +76,9 @@ public sealed class ConnectionTrackerHook : IListenerHook
                 Local = context.LocalEndPoint as IPEndPoint,
             };
             context.Transport = new TrackedPipe(input, new TrackingPipeWriter(context.Transport.Output, state));
-            context.Items[ConnectionLogState.Key] = state;
+            // A connection feature (requests see the connection's features), not an item: a connection whose
+            // items nothing else uses never makes the items dictionary.
+            context.Features.Set(state);
             return next(context);
         });
 

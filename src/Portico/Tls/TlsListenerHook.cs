@@ -128,23 +128,29 @@ public sealed class TlsListenerHook : IListenerHook
 
             var local = (context.LocalEndPoint as IPEndPoint)?.Address;
             var address = listener.ForLocal(local);
-            var state = new TlsConnectionState(snapshot, address);
-            context.Items[TlsConnectionState.Key] = state;
             var tls = snapshot.Feature<TlsRuntime>();
             if (_ssl)
             {
-                return SslAsync(context, state);
+                return SslAsync(context, NewState(context, snapshot, address));
             }
 
             var h2 = tls is not null && (address.Config.Http2 || tls.For(address.Names.Default.Block).Http2);
             if (h2 && CanSelectProtocolPerConnection)
             {
-                return CleartextAsync(context, state);
+                return CleartextAsync(context, NewState(context, snapshot, address));
             }
 
             // Plain HTTP/1.x: nothing to look at, and no frame of this middleware stays for the connection's life.
+            // Nor any TLS state: the $ssl_* variables and the request checks read a missing state as plain.
             SetProtocols(context, Http1Feature);
             return _next(context);
+        }
+
+        private static TlsConnectionState NewState(ConnectionContext context, RuntimeSnapshot snapshot, AddressRuntime address)
+        {
+            var state = new TlsConnectionState(snapshot, address);
+            context.Items[TlsConnectionState.Key] = state;
+            return state;
         }
 
         private async Task SslAsync(ConnectionContext context, TlsConnectionState state)
