@@ -38,6 +38,46 @@ public sealed class UpstreamFailoverTests
     }
 
     [Fact]
+    public async Task LaterRequestsOnAConnectionStartWithNothingOfEarlierOnes()
+    {
+        // Requests reuse the context (and the proxy's objects) of requests that ended before them.
+        await using var sick = await Origin.StartAsync("sick");
+        await using var good = await Origin.StartAsync("good");
+        sick.Sick = true;
+        await using var portico = await PorticoInstance.StartAsync(PorticoInstance.WrapHttp($$"""
+            upstream retry { server {{sick.Address}} max_fails=0; server {{good.Address}}; }
+            upstream single { server {{good.Address}}; }
+            upstream broken { server {{sick.Address}} max_fails=0; }
+            server {
+                listen 127.0.0.1:{port};
+                add_header X-Addr $upstream_addr always;
+                add_header X-Status $upstream_status always;
+                location /retry { proxy_pass http://retry; proxy_next_upstream http_500; }
+                location /one { proxy_pass http://single; }
+                location /broken { proxy_pass http://broken; }
+            }
+            """));
+
+        for (var round = 0; round < 3; round++)
+        {
+            var retried = await portico.Client.GetAsync("/retry");
+            Assert.Equal("good", await retried.Content.ReadAsStringAsync());
+            Assert.EndsWith("200", retried.Headers.GetValues("X-Status").Single(), StringComparison.Ordinal);
+
+            var one = await portico.Client.GetAsync("/one");
+            Assert.Equal(200, (int)one.StatusCode);
+            Assert.Equal("good", await one.Content.ReadAsStringAsync());
+            Assert.Equal(good.Address, one.Headers.GetValues("X-Addr").Single());
+            Assert.Equal("200", one.Headers.GetValues("X-Status").Single());
+
+            var broken = await portico.Client.GetAsync("/broken");
+            Assert.Equal(500, (int)broken.StatusCode);
+            Assert.Equal(sick.Address, broken.Headers.GetValues("X-Addr").Single());
+            Assert.Equal("500", broken.Headers.GetValues("X-Status").Single());
+        }
+    }
+
+    [Fact]
     public async Task StatusRetriesFollowProxyNextUpstreamAndTries()
     {
         await using var sick = await Origin.StartAsync("sick");
