@@ -12,6 +12,10 @@ public static class TempFiles
 {
     private static long s_counter = Environment.ProcessId * 1000L % 1_000_000_000L;
 
+    // Directories made (or found) already: a temp file costs no mkdir() then (one is made again if the
+    // directory was removed meanwhile).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> s_made = new(StringComparer.Ordinal);
+
     /// <summary>Parses "path [level1 [level2 [level3]]]" as ngx_conf_set_path_slot does.</summary>
     public static TempPath Parse(DirectiveCall c)
     {
@@ -65,7 +69,11 @@ public static class TempFiles
             try
             {
                 // nginx creates its temp directories at start-up; the default ones are made on first use.
-                Directory.CreateDirectory(dir);
+                if (!s_made.ContainsKey(dir))
+                {
+                    Directory.CreateDirectory(dir);
+                    s_made[dir] = true;
+                }
 
                 var options = new FileStreamOptions
                 {
@@ -81,6 +89,10 @@ public static class TempFiles
                 }
 
                 return new FileStream(name, options);
+            }
+            catch (DirectoryNotFoundException) when (attempt < 100)
+            {
+                s_made.TryRemove(dir, out _);
             }
             catch (IOException) when (File.Exists(name) && attempt < 100)
             {
