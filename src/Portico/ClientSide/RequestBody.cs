@@ -114,17 +114,17 @@ public sealed class ClientBody : IAsyncDisposable
 
                 if (body._file is null)
                 {
-                    body.Spill(r, settings, inFileOnly);
+                    await body.SpillAsync(r, settings, inFileOnly).ConfigureAwait(false);
                 }
 
-                TempFiles.Write(body._file!, chunk.AsSpan(0, n), body.Length);
+                await body._file!.WriteAsync(chunk.AsMemory(0, n)).ConfigureAwait(false);
                 body.Length += n;
             }
 
             if (inFileOnly && body._file is null)
             {
                 // An empty body still gets its (empty) file, as nginx does.
-                body.Spill(r, settings, inFileOnly);
+                await body.SpillAsync(r, settings, inFileOnly).ConfigureAwait(false);
             }
 
             if (body._file is not null)
@@ -157,7 +157,7 @@ public sealed class ClientBody : IAsyncDisposable
         Length += data.Length;
     }
 
-    private void Spill(RequestContext r, ClientSettings settings, bool inFileOnly)
+    private async ValueTask SpillAsync(RequestContext r, ClientSettings settings, bool inFileOnly)
     {
         var path = settings.BodyTempPath ?? ClientModule.DefaultTempPath(r.Snapshot);
         _file = TempFiles.Create(path, out var name);
@@ -166,7 +166,7 @@ public sealed class ClientBody : IAsyncDisposable
         TempFiles.Warn(r, "a client request body is buffered to a temporary file", name, inFileOnly ? LogLevel.Notice : LogLevel.Warn);
         if (_memory is not null && Length > 0)
         {
-            TempFiles.Write(_file, _memory.AsSpan(0, (int)Length), 0);
+            await _file.WriteAsync(_memory.AsMemory(0, (int)Length)).ConfigureAwait(false);
         }
 
         _memory = null;
@@ -196,12 +196,12 @@ public sealed class ClientBody : IAsyncDisposable
         public override long Length => length;
         public override long Position { get => _position; set => throw new NotSupportedException(); }
 
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             var left = length - _position;
             if (left <= 0)
             {
-                return ValueTask.FromResult(0);
+                return 0;
             }
 
             if (buffer.Length > left)
@@ -209,9 +209,9 @@ public sealed class ClientBody : IAsyncDisposable
                 buffer = buffer[..(int)left];
             }
 
-            var n = TempFiles.Read(file, buffer.Span, _position);
+            var n = await RandomAccess.ReadAsync(file.SafeFileHandle, buffer, _position, cancellationToken).ConfigureAwait(false);
             _position += n;
-            return ValueTask.FromResult(n);
+            return n;
         }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>

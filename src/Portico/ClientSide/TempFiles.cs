@@ -100,19 +100,6 @@ public static class TempFiles
         }
     }
 
-    /// <summary>
-    /// Writes to a request body's temporary file at once, on the calling thread: nginx writes its temporary
-    /// files with plain write() in the worker (aio_write off, its default), and with one core a thread-pool
-    /// hop per write costs more than the page-cache write itself (measured: a 64 KiB POST took 30% less CPU;
-    /// docs/hot-path.md). A disk that stalls stalls the thread's connections meanwhile, as it does nginx's.
-    /// </summary>
-    public static void Write(FileStream file, ReadOnlySpan<byte> data, long offset) =>
-        RandomAccess.Write(file.SafeFileHandle, data, offset);
-
-    /// <summary>Reads a request body's temporary file at once, on the calling thread (see <see cref="Write"/>).</summary>
-    public static int Read(FileStream file, Span<byte> buffer, long offset) =>
-        RandomAccess.Read(file.SafeFileHandle, buffer, offset);
-
     /// <summary>Removes a temporary file, ignoring a file already gone.</summary>
     public static void Delete(string name)
     {
