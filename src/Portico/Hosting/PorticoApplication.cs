@@ -17,7 +17,6 @@ namespace Portico.Hosting;
 /// </summary>
 internal sealed class PorticoApplication : IHttpApplication<HttpContext>
 {
-    private static readonly object ConnectionKey = new();
     private readonly KestrelListener _listener;
     private readonly PorticoHost _host;
 
@@ -249,15 +248,10 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
 
     private static ClientConnection GetConnection(HttpContext http, string? unixPath)
     {
-        // The connection tracker's state (every listener has one) holds the connection's facts: one lookup.
+        // The connection tracker (installed on every listening socket) keeps the connection's facts in its
+        // state, a connection feature every request of the connection sees (HTTP/2 streams too).
         var state = http.Features.Get<ConnectionLogState>();
-        if (state?.Client is { } tracked)
-        {
-            return tracked;
-        }
-
-        var items = state is null ? http.Features.Get<IConnectionItemsFeature>()?.Items : null;
-        if (items is not null && items.TryGetValue(ConnectionKey, out var existing) && existing is ClientConnection known)
+        if (state?.Client is { } known)
         {
             return known;
         }
@@ -267,10 +261,6 @@ internal sealed class PorticoApplication : IHttpApplication<HttpContext>
         if (state is not null)
         {
             state.Client = info;
-        }
-        else if (items is not null)
-        {
-            items[ConnectionKey] = info;
         }
 
         return info;

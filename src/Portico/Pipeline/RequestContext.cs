@@ -402,7 +402,7 @@ public sealed class RequestContext
         slots[key.Index] = value;
     }
 
-    // ---- objects kept for the next request on the connection ----
+    // ---- objects kept for the next request run on this context ----
 
     /// <summary>
     /// Takes the object an earlier request run on this RequestContext left under the key (null when none). The

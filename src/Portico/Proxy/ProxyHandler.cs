@@ -205,11 +205,7 @@ public sealed class ProxyHandler : ContentHandler
                 response = response is null
                     ? new ProxyResponse(r, loc, states, iterator, method, streamed is not null)
                     : response.Begin(r, loc, states, iterator, method, streamed is not null);
-                var upstream = (first ? r.TakeReusable<UpstreamRequest>(RequestKey) : null) ?? new UpstreamRequest
-                {
-                    Context = r, Peer = peer, Tls = false, Method = method, Target = target, Version = loc.Version, Headers = headers,
-                    Timeouts = loc.Timeouts, Connection = options, Handler = response, State = state,
-                };
+                var upstream = (first ? r.TakeReusable<UpstreamRequest>(RequestKey) : null) ?? new UpstreamRequest(empty: true);
                 first = false;
                 upstream.Context = r;
                 upstream.Peer = peer;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
@@ -30,6 +31,7 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
     private string _method;
     private bool _streamedBody;
     private IHttpResponseBodyFeature? _originalBody;
+    private SinkFeature? _sink;
 
     // The buffer (and its body feature) of the response this object handled before, drained: used again.
     private ResponseBuffer? _spareBuffer;
@@ -37,15 +39,11 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
 
     public ProxyResponse(RequestContext r, ProxyLocation loc, UpstreamStates states, PeerIterator iterator, string method, bool streamedBody)
     {
-        _r = r;
-        _loc = loc;
-        _states = states;
-        _iterator = iterator;
-        _method = method;
-        _streamedBody = streamedBody;
+        Begin(r, loc, states, iterator, method, streamedBody);
     }
 
     /// <summary>Makes an object that handled an earlier attempt (completely) handle a new one, as a new object would.</summary>
+    [MemberNotNull(nameof(_r), nameof(_loc), nameof(_states), nameof(_iterator), nameof(_method))]
     public ProxyResponse Begin(RequestContext r, ProxyLocation loc, UpstreamStates states, PeerIterator iterator, string method, bool streamedBody)
     {
         if (Buffer is { } buffer)
@@ -69,8 +67,6 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         Buffer = null;
         return this;
     }
-
-    private SinkFeature? _sink;
 
     /// <summary>The head was turned into the client's response (headers may be on the wire).</summary>
     public bool HeadProcessed { get; private set; }

@@ -47,6 +47,29 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task Http2StreamsOfOneConnectionShareItsFacts()
+    {
+        var files = Server("localhost");
+        await using var portico = await PorticoInstance.StartHttpAsync($$"""
+            server {
+                listen 127.0.0.1:{port} ssl;
+                http2 on;
+                {{CertLines(files)}}
+                location / { return 200 "$connection_requests $connection"; }
+            }
+            """);
+        using var client = Client(portico.Port, version: HttpVersion.Version20);
+        var bodies = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            bodies.Add(await client.GetStringAsync($"https://localhost:{portico.Port}/"));
+        }
+
+        var serial = bodies[0].Split(' ')[1];
+        Assert.Equal([$"1 {serial}", $"2 {serial}", $"3 {serial}"], bodies);
+    }
+
+    [Fact]
     public async Task SniChoosesTheServerCertificateAndFallsBackToTheDefault()
     {
         var a = Server("a.test");

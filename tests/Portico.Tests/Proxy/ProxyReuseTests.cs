@@ -80,6 +80,34 @@ public class ProxyReuseTests
     }
 
     [Fact]
+    public void UpstreamRequest_Release_IsLikeANewEmptyOne()
+    {
+        var used = new Portico.Upstreams.Transport.UpstreamRequest(empty: true);
+        ReuseAssert.Dirty(used);
+
+        used.Release();
+
+        ReuseAssert.LikeNew(used, new Portico.Upstreams.Transport.UpstreamRequest(empty: true));
+    }
+
+    [Fact]
+    public void TimedResponseBody_OfALaterRequest_IsLikeNew()
+    {
+        var (r, _) = LogFormatTests.Request(_ => { });
+        var used = TimedResponseBodyFeature.Install(r, TimeSpan.FromSeconds(1));
+        _ = used.Writer;
+        ReuseAssert.Dirty(used, "_stream", "_inner", "_r");
+
+        r.Reuse(r.Http, r.Snapshot, r.Listener, r.Connection);
+        var again = TimedResponseBodyFeature.Install(r, TimeSpan.FromSeconds(60));
+
+        var (other, _) = LogFormatTests.Request(_ => { });
+        Assert.Same(used, again);
+        ReuseAssert.LikeNew(again, TimedResponseBodyFeature.Install(other, TimeSpan.FromSeconds(60)), "_stream", "_inner", "_r");
+        Assert.Same(r, typeof(TimedResponseBodyFeature).GetField("_r", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)!.GetValue(again));
+    }
+
+    [Fact]
     public void UpstreamAttemptState_Reset_IsLikeNew()
     {
         var used = new UpstreamAttemptState { Peer = "a" };

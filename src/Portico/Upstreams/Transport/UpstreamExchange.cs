@@ -19,6 +19,19 @@ public enum UpstreamHttpVersion
 /// </summary>
 public sealed class UpstreamRequest
 {
+    public UpstreamRequest()
+    {
+    }
+
+    /// <summary>An empty request, as <see cref="Release"/> leaves one: its user fills it completely before sending.</summary>
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+#pragma warning disable CS8618 // null until filled, like a released request
+    internal UpstreamRequest(bool empty)
+#pragma warning restore CS8618
+    {
+        _ = empty;
+    }
+
     public required RequestContext Context { get; set; }
     public required UpstreamPeer Peer { get; set; }
 
@@ -66,14 +79,24 @@ public sealed class UpstreamRequest
     /// <summary>Where the transport records timings and byte counts of this attempt.</summary>
     public required UpstreamAttemptState State { get; set; }
 
-    /// <summary>Drops what this request referenced, before the object waits for reuse.</summary>
+    /// <summary>
+    /// Empties the request before it waits for reuse (as new from <c>UpstreamRequest(empty: true)</c>): it keeps
+    /// nothing this request referenced, and nothing of it reaches the next user.
+    /// </summary>
     public UpstreamRequest Release()
     {
         Context = null!;
         Peer = null!;
+        Tls = false;
         Method = null!;
         Target = null!;
+        Version = default;
         Headers = null!;
+        HasBody = false;
+        BodyLength = null;
+        Upgrade = false;
+        IgnoreClientAbort = false;
+        Timeouts = default;
         Connection = null!;
         SslServerName = null;
         SslVerifyName = null;
