@@ -45,12 +45,38 @@ public sealed class ClientBody : IAsyncDisposable
     private static readonly Pipeline.RequestKey Key = new();
     private byte[]? _memory;
     private FileStream? _file;
+
+    // The whole body, when it went to a file but fit in the staging buffer (pooled: see ReleaseCopy).
+    private byte[]? _copy;
+    private int _copyReaders;
+    private bool _copyReleased;
+    private readonly Lock _copyGate = new();
+
+    // The file write of a body kept in memory, still going on, and where its failure is reported.
+    private Task? _pendingWrite;
+    private Logging.ErrorLog? _log;
     private bool _keepFile;
 
     public long Length { get; private set; }
 
-    /// <summary>The temporary file holding the body, if it spilled to disk ($request_body_file).</summary>
+    /// <summary>The temporary file holding the body, if it spilled to disk.</summary>
     public string? FileName { get; private set; }
+
+    /// <summary>$request_body_file: the name once the file holds the whole body (waits for its write).</summary>
+    public string? WrittenFileName
+    {
+        get
+        {
+            if (_pendingWrite is { IsCompleted: false } pending)
+            {
+#pragma warning disable RS0030 // a local file write of at most 64 KiB, only when a config reads the variable
+                pending.ConfigureAwait(false).GetAwaiter().GetResult();
+#pragma warning restore RS0030
+            }
+
+            return FileName;
+        }
+    }
 
     public bool InMemory => FileName is null;
 
@@ -63,6 +89,11 @@ public sealed class ClientBody : IAsyncDisposable
     /// <summary>A fresh stream over the whole body.</summary>
     public Stream OpenRead()
     {
+        if (_copy is not null)
+        {
+            return new CopySlice(this, Length);
+        }
+
         if (_file is not null)
         {
             return new FileSlice(_file, Length);
@@ -74,6 +105,9 @@ public sealed class ClientBody : IAsyncDisposable
     /// <summary>
     /// Reads the client body into memory or a temporary file, enforcing client_max_body_size for bodies
     /// without Content-Length and client_body_timeout between reads. Throws <see cref="ClientBodyException"/>.
+    /// A body that goes to a file is gathered in a 64 KiB buffer and written a full buffer at a time; when
+    /// the whole body fit in that buffer, it is also kept there and every attempt reads it from memory (the
+    /// file is written all the same, as nginx writes it).
     /// </summary>
     public static async ValueTask<ClientBody> ReadAsync(RequestContext r)
     {
@@ -90,7 +124,9 @@ public sealed class ClientBody : IAsyncDisposable
         var bufferSize = settings.BodyBufferSize ?? ClientSettings.DefaultBodyBufferSize;
         var inFileOnly = settings.InFileOnly is BodyInFileOnly.On or BodyInFileOnly.Clean;
         var declared = r.Http.Request.ContentLength;
-        var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        byte[]? chunk = ArrayPool<byte>.Shared.Rent(StageSize);
+        var staged = 0;        // bytes at the start of chunk that belong in the file and are not written yet
+        var written = false;   // some of the body is in the file already
         try
         {
             if (!inFileOnly && declared is { } cl && cl <= bufferSize)
@@ -100,45 +136,100 @@ public sealed class ClientBody : IAsyncDisposable
 
             while (true)
             {
-                var n = await source.ReadAsync(chunk).ConfigureAwait(false);
-                if (n == 0)
+                if (body._file is null)
+                {
+                    var n = await source.ReadAsync(chunk).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    if (!inFileOnly && body.Length + n <= bufferSize)
+                    {
+                        body.AppendMemory(chunk.AsSpan(0, n));
+                        continue;
+                    }
+
+                    body.Spill(r, settings, inFileOnly);
+                    var held = (int)body.Length;
+                    if (held + n <= chunk.Length)
+                    {
+                        // What was in memory goes before this read, all of it staged for one write.
+                        chunk.AsSpan(0, n).CopyTo(chunk.AsSpan(held));
+                        body._memory.AsSpan(0, held).CopyTo(chunk);
+                        staged = held + n;
+                    }
+                    else
+                    {
+                        await body._file!.WriteAsync(body._memory.AsMemory(0, held)).ConfigureAwait(false);
+                        written = true;
+                        staged = n;
+                    }
+
+                    body._memory = null;
+                    body.Length += n;
+                    continue;
+                }
+
+                if (declared is { } total && body.Length >= total)
+                {
+                    // All the declared bytes are here (a read would only see the end): a full buffer stays whole.
+                    break;
+                }
+
+                if (staged == chunk.Length)
+                {
+                    await body._file.WriteAsync(chunk.AsMemory(0, staged)).ConfigureAwait(false);
+                    written = true;
+                    staged = 0;
+                }
+
+                var m = await source.ReadAsync(chunk.AsMemory(staged)).ConfigureAwait(false);
+                if (m == 0)
                 {
                     break;
                 }
 
-                if (body._file is null && !inFileOnly && body.Length + n <= bufferSize)
-                {
-                    body.AppendMemory(chunk.AsSpan(0, n));
-                    continue;
-                }
-
-                if (body._file is null)
-                {
-                    await body.SpillAsync(r, settings, inFileOnly).ConfigureAwait(false);
-                }
-
-                await body._file!.WriteAsync(chunk.AsMemory(0, n)).ConfigureAwait(false);
-                body.Length += n;
+                staged += m;
+                body.Length += m;
             }
 
             if (inFileOnly && body._file is null)
             {
                 // An empty body still gets its (empty) file, as nginx does.
-                await body.SpillAsync(r, settings, inFileOnly).ConfigureAwait(false);
+                body.Spill(r, settings, inFileOnly);
             }
 
             if (body._file is not null)
             {
-                await body._file.FlushAsync().ConfigureAwait(false);
+                if (staged > 0 && !written && !inFileOnly)
+                {
+                    // All of the body is in the buffer: attempts read it from there, and the file is written
+                    // meanwhile on a pool thread (the request goes on without waiting for the disk; the end of
+                    // the request and $request_body_file wait for it).
+                    body._copy = chunk;
+                    chunk = null;
+                    body._pendingWrite = body._file.WriteAsync(body._copy.AsMemory(0, staged)).AsTask();
+                }
+                else if (staged > 0)
+                {
+                    await body._file.WriteAsync(chunk.AsMemory(0, staged)).ConfigureAwait(false);
+                }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(chunk);
+            if (chunk is not null)
+            {
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
         }
 
         return body;
     }
+
+    /// <summary>The buffer a body on its way to a file is gathered in.</summary>
+    internal const int StageSize = 64 * 1024;
 
     private void AppendMemory(ReadOnlySpan<byte> data)
     {
@@ -157,23 +248,34 @@ public sealed class ClientBody : IAsyncDisposable
         Length += data.Length;
     }
 
-    private async ValueTask SpillAsync(RequestContext r, ClientSettings settings, bool inFileOnly)
+    /// <summary>Creates the temporary file (its contents are written by the caller) and logs nginx's warning.</summary>
+    private void Spill(RequestContext r, ClientSettings settings, bool inFileOnly)
     {
         var path = settings.BodyTempPath ?? ClientModule.DefaultTempPath(r.Snapshot);
         _file = TempFiles.Create(path, out var name);
         FileName = name;
         _keepFile = settings.InFileOnly == BodyInFileOnly.On;
+        _log = r.ErrorLog;
         TempFiles.Warn(r, "a client request body is buffered to a temporary file", name, inFileOnly ? LogLevel.Notice : LogLevel.Warn);
-        if (_memory is not null && Length > 0)
-        {
-            await _file.WriteAsync(_memory.AsMemory(0, (int)Length)).ConfigureAwait(false);
-        }
-
-        _memory = null;
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (_pendingWrite is { } pending)
+        {
+            _pendingWrite = null;
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The body went to the upstream from memory; only its copy on disk failed.
+                _log?.Write(LogLevel.Crit, $"pwrite() \"{FileName}\" failed ({e.Message})");
+            }
+        }
+
+        ReleaseCopy();
         if (_file is not null)
         {
             await _file.DisposeAsync().ConfigureAwait(false);
@@ -183,6 +285,112 @@ public sealed class ClientBody : IAsyncDisposable
                 TempFiles.Delete(FileName);
             }
         }
+    }
+
+    /// <summary>
+    /// The staging buffer goes back to the pool when the request ends. A read that is copying from it
+    /// meanwhile (a body send abandoned on another thread) keeps it until that copy is done; later reads fail.
+    /// </summary>
+    private void ReleaseCopy()
+    {
+        byte[]? give = null;
+        lock (_copyGate)
+        {
+            if (_copy is not null && !_copyReleased)
+            {
+                _copyReleased = true;
+                if (_copyReaders == 0)
+                {
+                    give = _copy;
+                    _copy = null;
+                }
+            }
+        }
+
+        if (give is not null)
+        {
+            ArrayPool<byte>.Shared.Return(give);
+        }
+    }
+
+    /// <summary>Copies body bytes from the staging buffer, or returns -1 once the request ended.</summary>
+    private int CopyFrom(long position, Span<byte> destination)
+    {
+        byte[] copy;
+        lock (_copyGate)
+        {
+            if (_copyReleased || _copy is null)
+            {
+                return -1;
+            }
+
+            _copyReaders++;
+            copy = _copy;
+        }
+
+        var n = (int)Math.Min(destination.Length, Length - position);
+        copy.AsSpan((int)position, n).CopyTo(destination);
+        byte[]? give = null;
+        lock (_copyGate)
+        {
+            if (--_copyReaders == 0 && _copyReleased)
+            {
+                give = _copy;
+                _copy = null;
+            }
+        }
+
+        if (give is not null)
+        {
+            ArrayPool<byte>.Shared.Return(give);
+        }
+
+        return n;
+    }
+
+    /// <summary>Reads the whole body from the staging buffer with its own position.</summary>
+    internal sealed class CopySlice(ClientBody body, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => length;
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_position >= length || buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            var n = body.CopyFrom(_position, buffer);
+            if (n < 0)
+            {
+                throw new ObjectDisposedException(nameof(ClientBody), "the request ended");
+            }
+
+            _position += n;
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : new(Read(buffer.Span));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Reads the first <c>length</c> bytes of the temp file with its own position.</summary>

@@ -100,6 +100,79 @@ public sealed class ProxyBodyTests
         await ProxyTest.WaitUntilAsync(() => Directory.GetFiles(portico.Dir.File("cbt"), "*", SearchOption.AllDirectories).Length == 0, "temp file removed", 5);
     }
 
+    [Theory]
+    [InlineData(1025, false)]
+    [InlineData(65535, false)]
+    [InlineData(65536, false)]
+    [InlineData(65536, true)]
+    [InlineData(65537, false)]
+    [InlineData(200_000, false)]
+    [InlineData(200_000, true)]
+    public async Task BodyOnDisk_ArrivesWholeAtEveryAttempt(int size, bool chunked)
+    {
+        // The body spills past a 1k buffer: up to 64 KiB it is also kept in memory and attempts read it from
+        // there, beyond that they read the file. The first origin takes the head and closes; the second
+        // must still get every byte.
+        await using var failing = RawOrigin.Start(async c =>
+        {
+            if (await c.ReadHeadAsync() is not null)
+            {
+                await c.ReadBytesAsync(Math.Min(size, 1000));
+            }
+        });
+        byte[]? received = null;
+        await using var good = RawOrigin.Start(async c =>
+        {
+            if (await c.ReadHeadAsync() is not null)
+            {
+                received = await c.ReadBodyAsync();
+                await c.RespondAsync(200, "ok");
+            }
+        });
+        await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server(
+            $"client_body_buffer_size 1k; client_body_temp_path {{prefix}}/cbt; location / {{ proxy_pass http://up; proxy_next_upstream error non_idempotent; }}",
+            $"upstream up {{ server {failing.Address} max_fails=0; server {good.Address}; }}"));
+        var body = new byte[size];
+        for (var i = 0; i < size; i++)
+        {
+            body[i] = (byte)('a' + i * 7 % 26);
+        }
+
+        var text = Encoding.ASCII.GetString(body);
+        var request = chunked
+            ? $"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{size:x}\r\n{text}\r\n0\r\n\r\n"
+            : $"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n{text}";
+        var response = await ProxyTest.RawAsync(portico, request);
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Equal(1, failing.Accepted);
+        Assert.Equal(body, received);
+        Assert.Contains("a client request body is buffered to a temporary file", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
+        await ProxyTest.WaitUntilAsync(() => Directory.GetFiles(portico.Dir.File("cbt"), "*", SearchOption.AllDirectories).Length == 0, "temp file removed", 5);
+    }
+
+    [Fact]
+    public async Task RequestBodyFile_HoldsTheWholeBodyWhenTheOriginIsAsked()
+    {
+        // Without client_body_in_file_only a body beyond the buffer still has its file, named by
+        // $request_body_file; the file is complete by the time the request reaches the origin.
+        string? onDisk = null;
+        await using var origin = RawOrigin.Start(async c =>
+        {
+            if (await c.ReadHeadAsync() is { } head)
+            {
+                await c.ReadBodyAsync();
+                onDisk = await File.ReadAllTextAsync(head.Header("X-File")!);
+                await c.RespondAsync(200, "ok");
+            }
+        });
+        await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server(
+            $"client_body_buffer_size 1k; client_body_temp_path {{prefix}}/cbt; location / {{ proxy_pass http://{origin.Address}; proxy_set_header X-File $request_body_file; }}"));
+        var body = new string('q', 40_000);
+        var response = await ProxyTest.RawAsync(portico, $"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+        Assert.Equal(body, onDisk);
+    }
+
     [Fact]
     public async Task BodyInFileOnly_KeepsTheFileAndNamesIt()
     {

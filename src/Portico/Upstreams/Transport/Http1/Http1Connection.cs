@@ -349,7 +349,7 @@ public sealed class Http1Connection
     /// </summary>
     private bool FinishingIsCheap() =>
         _request.BodyLength is { } length && length - Interlocked.Read(ref _bodyBytesSent) <= FinishLimit
-        && _request.Context.Http.Request.Body is MemoryStream or FileStream or ClientBody.FileSlice;
+        && _request.Context.Http.Request.Body is MemoryStream or FileStream or ClientBody.FileSlice or ClientBody.CopySlice;
 
     /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
@@ -1084,7 +1084,7 @@ public sealed class Http1Connection
 
         size += 40;
         var body = request.HasBody ? request.Context.Http.Request.Body : null;
-        long inMemory = body is not null && request.BodyLength is { } bl and > 0 and <= CoalesceLimit && body.GetType() == typeof(MemoryStream) ? bl : 0;
+        long inMemory = body is not null && request.BodyLength is { } bl and > 0 and <= CoalesceLimit && (body.GetType() == typeof(MemoryStream) || body is ClientBody.CopySlice) ? bl : 0;
         if (_out.Length < size + inMemory)
         {
             ArrayPool<byte>.Shared.Return(_out);
