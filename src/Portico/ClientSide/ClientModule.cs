@@ -70,7 +70,7 @@ public sealed class ClientModule : PorticoModule
     public override void RegisterVariables(VariableRegistry v, SnapshotBuilder snapshot)
     {
         v.Register("request_body", r => ClientBody.Of(r)?.Text, cacheable: false);
-        v.Register("request_body_file", r => ClientBody.Of(r)?.WrittenFileName, cacheable: false);
+        v.Register("request_body_file", r => ClientBody.Of(r)?.FileName, cacheable: false);
     }
 
     public override void CompileLocation(LocationCompiler location)

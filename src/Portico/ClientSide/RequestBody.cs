@@ -44,7 +44,7 @@ public sealed class ClientBody : IAsyncDisposable
 {
     private static readonly Pipeline.RequestKey Key = new();
     private byte[]? _memory;
-    private FileStream? _file;
+    private TempFile? _file;
 
     // The whole body, when it went to a file but fit in the staging buffer (pooled: see ReleaseCopy).
     private byte[]? _copy;
@@ -59,24 +59,9 @@ public sealed class ClientBody : IAsyncDisposable
 
     public long Length { get; private set; }
 
-    /// <summary>The temporary file holding the body, if it spilled to disk.</summary>
+    /// <summary>The temporary file holding the body, if it spilled to disk ($request_body_file). Unless
+    /// client_body_in_file_only keeps it, the file was unlinked when made (as nginx does): only the name is left.</summary>
     public string? FileName { get; private set; }
-
-    /// <summary>$request_body_file: the name once the file holds the whole body (waits for its write).</summary>
-    public string? WrittenFileName
-    {
-        get
-        {
-            if (_pendingWrite is { IsCompleted: false } pending)
-            {
-#pragma warning disable RS0030 // a local file write of at most 64 KiB, only when a config reads the variable
-                pending.ConfigureAwait(false).GetAwaiter().GetResult();
-#pragma warning restore RS0030
-            }
-
-            return FileName;
-        }
-    }
 
     public bool InMemory => FileName is null;
 
@@ -96,7 +81,7 @@ public sealed class ClientBody : IAsyncDisposable
 
         if (_file is not null)
         {
-            return new FileSlice(_file, Length);
+            return new FileSlice(_file.Handle, Length);
         }
 
         return new MemoryStream(_memory ?? [], 0, (int)Length, writable: false);
@@ -132,6 +117,11 @@ public sealed class ClientBody : IAsyncDisposable
             if (!inFileOnly && declared is { } cl && cl <= bufferSize)
             {
                 body._memory = new byte[cl];
+            }
+            else if (declared > bufferSize && !inFileOnly)
+            {
+                // Known not to fit: straight to the file's buffer, never through memory first.
+                body.Spill(r, settings, inFileOnly);
             }
 
             while (true)
@@ -204,9 +194,8 @@ public sealed class ClientBody : IAsyncDisposable
             {
                 if (staged > 0 && !written && !inFileOnly)
                 {
-                    // All of the body is in the buffer: attempts read it from there, and the file is written
-                    // meanwhile on a pool thread (the request goes on without waiting for the disk; the end of
-                    // the request and $request_body_file wait for it).
+                    // All of the body is in the buffer: attempts read it from there, and the (anonymous) file is
+                    // written meanwhile on a pool thread: the request goes on without waiting for the disk.
                     body._copy = chunk;
                     chunk = null;
                     body._pendingWrite = body._file.WriteAsync(body._copy.AsMemory(0, staged)).AsTask();
@@ -252,35 +241,57 @@ public sealed class ClientBody : IAsyncDisposable
     private void Spill(RequestContext r, ClientSettings settings, bool inFileOnly)
     {
         var path = settings.BodyTempPath ?? ClientModule.DefaultTempPath(r.Snapshot);
-        _file = TempFiles.Create(path, out var name);
+        string name;
+        if (inFileOnly)
+        {
+            // The file is the point: named, as nginx names it, and kept (on) or removed at the end (clean).
+            _file = new TempFile(TempFiles.Create(path, out name), idleKey: null);
+        }
+        else
+        {
+            _file = TempFiles.RentAnonymous(path, out name);
+        }
+
         FileName = name;
         _keepFile = settings.InFileOnly == BodyInFileOnly.On;
         _log = r.ErrorLog;
         TempFiles.Warn(r, "a client request body is buffered to a temporary file", name, inFileOnly ? LogLevel.Notice : LogLevel.Warn);
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// At the end of the request: the file is closed and removed (kept with client_body_in_file_only on). A
+    /// file write still going on finishes first, on its pool thread, without holding up the connection.
+    /// </summary>
+    public ValueTask DisposeAsync()
     {
-        if (_pendingWrite is { } pending)
+        var pending = _pendingWrite;
+        _pendingWrite = null;
+        if (pending is { IsCompleted: false })
         {
-            _pendingWrite = null;
-            try
-            {
-                await pending.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // The body went to the upstream from memory; only its copy on disk failed.
-                _log?.Write(LogLevel.Crit, $"pwrite() \"{FileName}\" failed ({e.Message})");
-            }
+            pending.ContinueWith(static (write, state) => ((ClientBody)state!).Finish(write), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return default;
+        }
+
+        Finish(pending);
+        return default;
+    }
+
+    private void Finish(Task? write)
+    {
+        if (write is { IsFaulted: true } && write.Exception!.InnerException is { } e)
+        {
+            // The body went to the upstream from memory; only its copy on disk failed.
+            _log?.Write(LogLevel.Crit, $"pwrite() \"{FileName}\" failed ({e.Message})");
         }
 
         ReleaseCopy();
-        if (_file is not null)
+        if (_file is { } file)
         {
-            await _file.DisposeAsync().ConfigureAwait(false);
             _file = null;
-            if (!_keepFile && FileName is not null)
+            var named = file.IdleKey is null;
+            TempFiles.Release(file);
+            if (named && !_keepFile && FileName is not null)
             {
                 TempFiles.Delete(FileName);
             }
@@ -348,6 +359,44 @@ public sealed class ClientBody : IAsyncDisposable
         return n;
     }
 
+    /// <summary>
+    /// The body bytes from <paramref name="position"/> on, to send without copying them; the buffer stays out
+    /// of the pool until <see cref="EndLease"/>. False once the request ended.
+    /// </summary>
+    private bool TryLease(long position, out ReadOnlyMemory<byte> rest)
+    {
+        lock (_copyGate)
+        {
+            if (_copyReleased || _copy is null)
+            {
+                rest = default;
+                return false;
+            }
+
+            _copyReaders++;
+            rest = _copy.AsMemory((int)position, (int)(Length - position));
+            return true;
+        }
+    }
+
+    private void EndLease()
+    {
+        byte[]? give = null;
+        lock (_copyGate)
+        {
+            if (--_copyReaders == 0 && _copyReleased)
+            {
+                give = _copy;
+                _copy = null;
+            }
+        }
+
+        if (give is not null)
+        {
+            ArrayPool<byte>.Shared.Return(give);
+        }
+    }
+
     /// <summary>Reads the whole body from the staging buffer with its own position.</summary>
     internal sealed class CopySlice(ClientBody body, long length) : Stream
     {
@@ -358,6 +407,21 @@ public sealed class ClientBody : IAsyncDisposable
         public override bool CanWrite => false;
         public override long Length => length;
         public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        /// <summary>The rest of the body in place (see <see cref="EndLease"/>); the stream is then at its end.</summary>
+        public bool TryLease(out ReadOnlyMemory<byte> rest)
+        {
+            if (!body.TryLease(_position, out rest))
+            {
+                return false;
+            }
+
+            _position = length;
+            return true;
+        }
+
+        /// <summary>The leased bytes are sent: the buffer may go back to the pool with the request.</summary>
+        public void EndLease() => body.EndLease();
 
         public override int Read(Span<byte> buffer)
         {
@@ -394,7 +458,7 @@ public sealed class ClientBody : IAsyncDisposable
     }
 
     /// <summary>Reads the first <c>length</c> bytes of the temp file with its own position.</summary>
-    internal sealed class FileSlice(FileStream file, long length) : Stream
+    internal sealed class FileSlice(Microsoft.Win32.SafeHandles.SafeFileHandle file, long length) : Stream
     {
         private long _position;
 
@@ -417,7 +481,7 @@ public sealed class ClientBody : IAsyncDisposable
                 buffer = buffer[..(int)left];
             }
 
-            var n = await RandomAccess.ReadAsync(file.SafeFileHandle, buffer, _position, cancellationToken).ConfigureAwait(false);
+            var n = await RandomAccess.ReadAsync(file, buffer, _position, cancellationToken).ConfigureAwait(false);
             _position += n;
             return n;
         }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -151,26 +152,39 @@ public sealed class ProxyBodyTests
     }
 
     [Fact]
-    public async Task RequestBodyFile_HoldsTheWholeBodyWhenTheOriginIsAsked()
+    public async Task BodyTempFile_IsUnlinkedAtOnce()
     {
-        // Without client_body_in_file_only a body beyond the buffer still has its file, named by
-        // $request_body_file; the file is complete by the time the request reaches the origin.
-        string? onDisk = null;
+        // As nginx does with a temp file it does not keep, the file is unlinked as soon as it is made: the
+        // directory is empty while the origin has the request, though $request_body_file names a file (the
+        // next name of nginx's counter each time).
+        var entries = new ConcurrentQueue<int>();
+        PorticoInstance? p = null;
         await using var origin = RawOrigin.Start(async c =>
         {
-            if (await c.ReadHeadAsync() is { } head)
+            while (await c.ReadHeadAsync() is not null)
             {
                 await c.ReadBodyAsync();
-                onDisk = await File.ReadAllTextAsync(head.Header("X-File")!);
+                entries.Enqueue(Directory.GetFiles(p!.Dir.File("cbt"), "*", SearchOption.AllDirectories).Length);
                 await c.RespondAsync(200, "ok");
             }
         });
-        await using var portico = await PorticoInstance.StartHttpAsync(ProxyTest.Server(
-            $"client_body_buffer_size 1k; client_body_temp_path {{prefix}}/cbt; location / {{ proxy_pass http://{origin.Address}; proxy_set_header X-File $request_body_file; }}"));
-        var body = new string('q', 40_000);
-        var response = await ProxyTest.RawAsync(portico, $"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
-        Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
-        Assert.Equal(body, onDisk);
+        await using var portico = p = await PorticoInstance.StartHttpAsync(ProxyTest.Server(
+            $"client_body_buffer_size 1k; client_body_temp_path {{prefix}}/cbt 1; location / {{ proxy_pass http://{origin.Address}; proxy_set_header X-File $request_body_file; }}"));
+        var names = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var body = new string('q', 40_000);
+            var response = await ProxyTest.RawAsync(portico, $"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}");
+            Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
+            Assert.True(origin.Requests.TryDequeue(out var seen));
+            names.Add(seen!.Header("X-File")!);
+        }
+
+        Assert.Equal([0, 0, 0], entries);
+        Assert.Equal(3, names.Distinct().Count());
+        Assert.All(names, n => Assert.Matches(@"/cbt/\d/\d{10}$", n));
+        var log = await portico.ReadErrorLogAsync();
+        Assert.All(names, n => Assert.Contains("a client request body is buffered to a temporary file " + n, log, StringComparison.Ordinal));
     }
 
     [Fact]

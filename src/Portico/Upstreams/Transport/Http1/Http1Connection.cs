@@ -849,9 +849,34 @@ public sealed class Http1Connection
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder))]
     private async ValueTask SendBodyAsync()
     {
-        GrowOutput();
         var request = _request;
         var body = request.Context.Http.Request.Body;
+        if (body is ClientBody.CopySlice slice && request.BodyLength is { } whole && slice.Length == whole
+            && slice.TryLease(out var rest))
+        {
+            // A buffered body still in memory goes out from there, not through the write buffer.
+            try
+            {
+                _bodyTouched = true;
+                _bodyLastWrite = true;
+                await WriteAsync(rest).ConfigureAwait(false);
+                Interlocked.Add(ref _bodyBytesSent, rest.Length);
+                _bodyComplete = true;
+            }
+            catch (Exception e)
+            {
+                BodyFailed(e);
+            }
+            finally
+            {
+                slice.EndLease();
+                BodyDone();
+            }
+
+            return;
+        }
+
+        GrowOutput();
         var buffer = _out;
         var token = _writeCts.Token;
         try
@@ -906,23 +931,33 @@ public sealed class Http1Connection
         }
         catch (Exception e)
         {
-            _bodyError = e;
-            if (!_stopBody && (e is ClientBodyException || _clientAborted || (!_headReceived && (_sendTimedOut || !IsIo(e)))))
-            {
-                // Nothing good can come from the origin any more: wake the reader.
-                _stopResponse = true;
-                CancelQuietly(_readCts);
-            }
+            BodyFailed(e);
         }
         finally
         {
-            lock (_timerGate)
+            BodyDone();
+        }
+    }
+
+    private void BodyFailed(Exception e)
+    {
+        _bodyError = e;
+        if (!_stopBody && (e is ClientBodyException || _clientAborted || (!_headReceived && (_sendTimedOut || !IsIo(e)))))
+        {
+            // Nothing good can come from the origin any more: wake the reader.
+            _stopResponse = true;
+            CancelQuietly(_readCts);
+        }
+    }
+
+    private void BodyDone()
+    {
+        lock (_timerGate)
+        {
+            _bodyFinished = true;
+            if (_headPending)
             {
-                _bodyFinished = true;
-                if (_headPending)
-                {
-                    Arm(_readCts, _readTimeout);
-                }
+                Arm(_readCts, _readTimeout);
             }
         }
     }
