@@ -95,13 +95,14 @@ public static class TempFiles
     }
 
     /// <summary>Closes a temporary file, or keeps an anonymous one for the next request.</summary>
-    public static void Release(TempFile file)
+    /// <param name="size">The bytes written, when not through <see cref="TempFile.WriteAsync"/>.</param>
+    public static void Release(TempFile file, long? size = null)
     {
         if (file.IdleKey is { } key)
         {
             try
             {
-                if (file.Written > IdleSizeLimit)
+                if ((size ?? file.Written) > IdleSizeLimit)
                 {
                     RandomAccess.SetLength(file.Handle, 0);
                 }

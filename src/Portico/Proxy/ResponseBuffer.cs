@@ -37,7 +37,7 @@ public sealed class ResponseBuffer : Stream
     private long _fileSent;
     private long _received;
     private long _sent;
-    private FileStream? _file;
+    private TempFile? _file;
     private string? _fileName;
     private TaskCompletionSource? _space;
     private Exception? _pumpError;
@@ -218,13 +218,14 @@ public sealed class ResponseBuffer : Stream
     {
         if (_file is null)
         {
-            _file = TempFiles.Create(_tempPath, out var name);
+            // Unlinked at once and reused, as a request body's (nginx unlinks the temp files it does not keep).
+            _file = TempFiles.RentAnonymous(_tempPath, out var name);
             _fileName = name;
             _r.LogError(LogLevel.Warn, $"an upstream response is buffered to a temporary file {name} while reading upstream");
         }
 
         var offset = _fileWritten;
-        await RandomAccess.WriteAsync(_file.SafeFileHandle, data, offset, cancellationToken).ConfigureAwait(false);
+        await RandomAccess.WriteAsync(_file.Handle, data, offset, cancellationToken).ConfigureAwait(false);
         _fileWritten += data.Length;
         Enqueue(new Chunk(null, offset, data.Length));
     }
@@ -270,14 +271,15 @@ public sealed class ResponseBuffer : Stream
         }
     }
 
-    private async Task FinishAsync()
+    private Task FinishAsync()
     {
         if (_file is not null)
         {
-            await _file.DisposeAsync().ConfigureAwait(false);
-            TempFiles.Delete(_fileName!);
+            TempFiles.Release(_file, _fileWritten);
             _file = null;
         }
+
+        return Task.CompletedTask;
     }
 
     /// <summary>Sends queued chunks until the queue is empty; the next write starts another pump if needed.</summary>
@@ -337,7 +339,7 @@ public sealed class ResponseBuffer : Stream
                 var left = chunk.Length;
                 while (left > 0)
                 {
-                    var n = await RandomAccess.ReadAsync(_file!.SafeFileHandle, fileBuffer.AsMemory(0, Math.Min(left, fileBuffer.Length)), offset).ConfigureAwait(false);
+                    var n = await RandomAccess.ReadAsync(_file!.Handle, fileBuffer.AsMemory(0, Math.Min(left, fileBuffer.Length)), offset).ConfigureAwait(false);
                     if (n == 0)
                     {
                         throw new IOException("temporary file truncated");

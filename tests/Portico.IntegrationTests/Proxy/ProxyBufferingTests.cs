@@ -69,6 +69,8 @@ public sealed class ProxyBufferingTests
 
         Assert.True(read < 64 * 1024, $"the client had read {read} bytes when the origin was released");
         Assert.Contains("an upstream response is buffered to a temporary file ", await portico.ReadErrorLogAsync(), StringComparison.Ordinal);
+        // As in nginx, the file holding the response was unlinked as soon as it was made.
+        Assert.Empty(Directory.GetFiles(portico.Dir.File("ptemp"), "*", SearchOption.AllDirectories));
 
         // The rest arrives intact from memory and the temporary file.
         var all = new MemoryStream();

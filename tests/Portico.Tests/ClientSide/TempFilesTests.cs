@@ -69,7 +69,7 @@ public class TempFilesTests
             var kept = Enumerable.Range(0, TempFiles.IdleLimit).Select(i => TempFiles.RentAnonymous(path, out _)).ToList();
             Assert.All(kept, f => Assert.False(f.Handle.IsClosed));
             Assert.Empty(Directory.GetFiles(root));
-            kept.ForEach(TempFiles.Release);
+            kept.ForEach(f => TempFiles.Release(f));
         }
         finally
         {
