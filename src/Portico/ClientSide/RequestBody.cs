@@ -46,10 +46,14 @@ public sealed class ClientBody : IAsyncDisposable
     private byte[]? _memory;
     private TempFile? _file;
 
-    // The whole body, when it went to a file but fit in the staging buffer (pooled: see ReleaseCopy).
+    // The whole body, when it went to a file but fit in the staging buffer (pooled).
     private byte[]? _copy;
-    private int _copyReaders;
-    private bool _copyReleased;
+
+    // The staging buffer and the (reusable) file go back to their pools when the request ends, or after
+    // the last read still going on then (a body send abandoned on another thread): a late read never sees
+    // another request's bytes. Reads after the end fail.
+    private int _readers;
+    private bool _released;
     private readonly Lock _copyGate = new();
 
     // The file write of a body kept in memory, still going on, and where its failure is reported.
@@ -81,7 +85,7 @@ public sealed class ClientBody : IAsyncDisposable
 
         if (_file is not null)
         {
-            return new FileSlice(_file.Handle, Length);
+            return new FileSlice(this, Length);
         }
 
         return new MemoryStream(_memory ?? [], 0, (int)Length, writable: false);
@@ -285,10 +289,28 @@ public sealed class ClientBody : IAsyncDisposable
             _log?.Write(LogLevel.Crit, $"pwrite() \"{FileName}\" failed ({e.Message})");
         }
 
-        ReleaseCopy();
-        if (_file is { } file)
+        bool free;
+        lock (_copyGate)
         {
-            _file = null;
+            free = !_released && _readers == 0;
+            _released = true;
+        }
+
+        if (free)
+        {
+            Free();
+        }
+    }
+
+    private void Free()
+    {
+        if (Interlocked.Exchange(ref _copy, null) is { } copy)
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+
+        if (Interlocked.Exchange(ref _file, null) is { } file)
+        {
             var named = file.IdleKey is null;
             TempFiles.Release(file);
             if (named && !_keepFile && FileName is not null)
@@ -298,102 +320,86 @@ public sealed class ClientBody : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// The staging buffer goes back to the pool when the request ends. A read that is copying from it
-    /// meanwhile (a body send abandoned on another thread) keeps it until that copy is done; later reads fail.
-    /// </summary>
-    private void ReleaseCopy()
+    /// <summary>A read of the body's buffer or file starts; false once the request ended.</summary>
+    private bool EnterRead()
     {
-        byte[]? give = null;
         lock (_copyGate)
         {
-            if (_copy is not null && !_copyReleased)
+            if (_released)
             {
-                _copyReleased = true;
-                if (_copyReaders == 0)
-                {
-                    give = _copy;
-                    _copy = null;
-                }
+                return false;
             }
+
+            _readers++;
+            return true;
+        }
+    }
+
+    private void ExitRead()
+    {
+        bool free;
+        lock (_copyGate)
+        {
+            free = --_readers == 0 && _released;
         }
 
-        if (give is not null)
+        if (free)
         {
-            ArrayPool<byte>.Shared.Return(give);
+            Free();
         }
     }
 
     /// <summary>Copies body bytes from the staging buffer, or returns -1 once the request ended.</summary>
     private int CopyFrom(long position, Span<byte> destination)
     {
-        byte[] copy;
-        lock (_copyGate)
+        if (!EnterRead())
         {
-            if (_copyReleased || _copy is null)
-            {
-                return -1;
-            }
-
-            _copyReaders++;
-            copy = _copy;
+            return -1;
         }
 
-        var n = (int)Math.Min(destination.Length, Length - position);
-        copy.AsSpan((int)position, n).CopyTo(destination);
-        byte[]? give = null;
-        lock (_copyGate)
+        try
         {
-            if (--_copyReaders == 0 && _copyReleased)
-            {
-                give = _copy;
-                _copy = null;
-            }
+            var n = (int)Math.Min(destination.Length, Length - position);
+            _copy.AsSpan((int)position, n).CopyTo(destination);
+            return n;
         }
-
-        if (give is not null)
+        finally
         {
-            ArrayPool<byte>.Shared.Return(give);
+            ExitRead();
         }
-
-        return n;
     }
 
     /// <summary>
     /// The body bytes from <paramref name="position"/> on, to send without copying them; the buffer stays out
-    /// of the pool until <see cref="EndLease"/>. False once the request ended.
+    /// of the pool until <see cref="ExitRead"/>. False once the request ended.
     /// </summary>
     private bool TryLease(long position, out ReadOnlyMemory<byte> rest)
     {
-        lock (_copyGate)
+        if (!EnterRead())
         {
-            if (_copyReleased || _copy is null)
-            {
-                rest = default;
-                return false;
-            }
-
-            _copyReaders++;
-            rest = _copy.AsMemory((int)position, (int)(Length - position));
-            return true;
+            rest = default;
+            return false;
         }
+
+        rest = _copy.AsMemory((int)position, (int)(Length - position));
+        return true;
     }
 
-    private void EndLease()
+    /// <summary>Reads the file at an offset while the request lasts (see <see cref="EnterRead"/>).</summary>
+    private async ValueTask<int> ReadFileAsync(Memory<byte> buffer, long offset, CancellationToken cancellationToken)
     {
-        byte[]? give = null;
-        lock (_copyGate)
+        if (!EnterRead())
         {
-            if (--_copyReaders == 0 && _copyReleased)
-            {
-                give = _copy;
-                _copy = null;
-            }
+            throw new ObjectDisposedException(nameof(ClientBody), "the request ended");
         }
 
-        if (give is not null)
+        try
         {
-            ArrayPool<byte>.Shared.Return(give);
+            return await RandomAccess.ReadAsync(_file!.Handle, buffer, offset, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ExitRead();
         }
     }
 
@@ -408,7 +414,7 @@ public sealed class ClientBody : IAsyncDisposable
         public override long Length => length;
         public override long Position { get => _position; set => throw new NotSupportedException(); }
 
-        /// <summary>The rest of the body in place (see <see cref="EndLease"/>); the stream is then at its end.</summary>
+        /// <summary>The rest of the body in place, until <see cref="EndLease"/>; the stream is then at its end.</summary>
         public bool TryLease(out ReadOnlyMemory<byte> rest)
         {
             if (!body.TryLease(_position, out rest))
@@ -421,7 +427,7 @@ public sealed class ClientBody : IAsyncDisposable
         }
 
         /// <summary>The leased bytes are sent: the buffer may go back to the pool with the request.</summary>
-        public void EndLease() => body.EndLease();
+        public void EndLease() => body.ExitRead();
 
         public override int Read(Span<byte> buffer)
         {
@@ -458,7 +464,7 @@ public sealed class ClientBody : IAsyncDisposable
     }
 
     /// <summary>Reads the first <c>length</c> bytes of the temp file with its own position.</summary>
-    internal sealed class FileSlice(Microsoft.Win32.SafeHandles.SafeFileHandle file, long length) : Stream
+    internal sealed class FileSlice(ClientBody body, long length) : Stream
     {
         private long _position;
 
@@ -481,7 +487,7 @@ public sealed class ClientBody : IAsyncDisposable
                 buffer = buffer[..(int)left];
             }
 
-            var n = await RandomAccess.ReadAsync(file, buffer, _position, cancellationToken).ConfigureAwait(false);
+            var n = await body.ReadFileAsync(buffer, _position, cancellationToken).ConfigureAwait(false);
             _position += n;
             return n;
         }
