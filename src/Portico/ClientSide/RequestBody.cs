@@ -54,7 +54,7 @@ public sealed class ClientBody : IAsyncDisposable
     // another request's bytes. Reads after the end fail.
     private int _readers;
     private bool _released;
-    private readonly Lock _copyGate = new();
+    private readonly Lock _gate = new();
 
     // The file write of a body kept in memory, still going on, and where its failure is reported.
     private Task? _pendingWrite;
@@ -221,6 +221,9 @@ public sealed class ClientBody : IAsyncDisposable
         return body;
     }
 
+    /// <summary>A body whose whole content is in a staging buffer rented from ArrayPool.Shared (tests).</summary>
+    internal static ClientBody Staged(byte[] pooled, int length) => new() { _copy = pooled, Length = length };
+
     /// <summary>The buffer a body on its way to a file is gathered in.</summary>
     internal const int StageSize = 64 * 1024;
 
@@ -290,7 +293,7 @@ public sealed class ClientBody : IAsyncDisposable
         }
 
         bool free;
-        lock (_copyGate)
+        lock (_gate)
         {
             free = !_released && _readers == 0;
             _released = true;
@@ -323,7 +326,7 @@ public sealed class ClientBody : IAsyncDisposable
     /// <summary>A read of the body's buffer or file starts; false once the request ended.</summary>
     private bool EnterRead()
     {
-        lock (_copyGate)
+        lock (_gate)
         {
             if (_released)
             {
@@ -338,7 +341,7 @@ public sealed class ClientBody : IAsyncDisposable
     private void ExitRead()
     {
         bool free;
-        lock (_copyGate)
+        lock (_gate)
         {
             free = --_readers == 0 && _released;
         }
@@ -352,15 +355,15 @@ public sealed class ClientBody : IAsyncDisposable
     /// <summary>Copies body bytes from the staging buffer, or returns -1 once the request ended.</summary>
     private int CopyFrom(long position, Span<byte> destination)
     {
-        if (!EnterRead())
+        if (!TryLease(position, out var rest))
         {
             return -1;
         }
 
         try
         {
-            var n = (int)Math.Min(destination.Length, Length - position);
-            _copy.AsSpan((int)position, n).CopyTo(destination);
+            var n = Math.Min(destination.Length, rest.Length);
+            rest.Span[..n].CopyTo(destination);
             return n;
         }
         finally
@@ -403,53 +406,16 @@ public sealed class ClientBody : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads the whole body from the staging buffer with its own position.</summary>
-    internal sealed class CopySlice(ClientBody body, long length) : Stream
+    /// <summary>A read-only stream over the whole body with its own position (one per attempt).</summary>
+    internal abstract class Slice(long length) : Stream
     {
-        private long _position;
+        protected long Consumed;
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
         public override bool CanWrite => false;
         public override long Length => length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        /// <summary>The rest of the body in place, until <see cref="EndLease"/>; the stream is then at its end.</summary>
-        public bool TryLease(out ReadOnlyMemory<byte> rest)
-        {
-            if (!body.TryLease(_position, out rest))
-            {
-                return false;
-            }
-
-            _position = length;
-            return true;
-        }
-
-        /// <summary>The leased bytes are sent: the buffer may go back to the pool with the request.</summary>
-        public void EndLease() => body.ExitRead();
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_position >= length || buffer.IsEmpty)
-            {
-                return 0;
-            }
-
-            var n = body.CopyFrom(_position, buffer);
-            if (n < 0)
-            {
-                throw new ObjectDisposedException(nameof(ClientBody), "the request ended");
-            }
-
-            _position += n;
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : new(Read(buffer.Span));
+        public override long Position { get => Consumed; set => throw new NotSupportedException(); }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -463,20 +429,53 @@ public sealed class ClientBody : IAsyncDisposable
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    /// <summary>Reads the first <c>length</c> bytes of the temp file with its own position.</summary>
-    internal sealed class FileSlice(ClientBody body, long length) : Stream
+    /// <summary>The body in the staging buffer: read synchronously, or sent in place (<see cref="TryLease"/>).</summary>
+    internal sealed class CopySlice(ClientBody body, long length) : Slice(length)
     {
-        private long _position;
+        /// <summary>The rest of the body in place, until <see cref="EndLease"/>; the stream is then at its end.</summary>
+        public bool TryLease(out ReadOnlyMemory<byte> rest)
+        {
+            if (!body.TryLease(Consumed, out rest))
+            {
+                return false;
+            }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => length;
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
+            Consumed = Length;
+            return true;
+        }
 
+        /// <summary>The leased bytes are sent: the buffer may go back to the pool with the request.</summary>
+        public void EndLease() => body.ExitRead();
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (Consumed >= Length || buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            var n = body.CopyFrom(Consumed, buffer);
+            if (n < 0)
+            {
+                throw new ObjectDisposedException(nameof(ClientBody), "the request ended");
+            }
+
+            Consumed += n;
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : new(Read(buffer.Span));
+    }
+
+    /// <summary>The first <c>length</c> bytes of the temp file.</summary>
+    internal sealed class FileSlice(ClientBody body, long length) : Slice(length)
+    {
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var left = length - _position;
+            var left = Length - Consumed;
             if (left <= 0)
             {
                 return 0;
@@ -487,25 +486,14 @@ public sealed class ClientBody : IAsyncDisposable
                 buffer = buffer[..(int)left];
             }
 
-            var n = await body.ReadFileAsync(buffer, _position, cancellationToken).ConfigureAwait(false);
-            _position += n;
+            var n = await body.ReadFileAsync(buffer, Consumed, cancellationToken).ConfigureAwait(false);
+            Consumed += n;
             return n;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
 #pragma warning disable RS0030 // Stream's synchronous API: Kestrel and YARP never call it (AllowSynchronousIO is off)
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
 #pragma warning restore RS0030
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 

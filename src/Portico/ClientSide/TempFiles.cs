@@ -95,14 +95,13 @@ public static class TempFiles
     }
 
     /// <summary>Closes a temporary file, or keeps an anonymous one for the next request.</summary>
-    /// <param name="size">The bytes written, when not through <see cref="TempFile.WriteAsync"/>.</param>
-    public static void Release(TempFile file, long? size = null)
+    public static void Release(TempFile file)
     {
         if (file.IdleKey is { } key)
         {
             try
             {
-                if ((size ?? file.Written) > IdleSizeLimit)
+                if (file.Written > IdleSizeLimit)
                 {
                     RandomAccess.SetLength(file.Handle, 0);
                 }
@@ -203,10 +202,10 @@ public sealed class TempFile
     public long Written { get; private set; }
 
     /// <summary>Appends (one write at a time).</summary>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
         var at = Written;
         Written += data.Length;
-        return RandomAccess.WriteAsync(Handle, data, at);
+        return RandomAccess.WriteAsync(Handle, data, at, cancellationToken);
     }
 }

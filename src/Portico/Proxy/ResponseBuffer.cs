@@ -225,7 +225,7 @@ public sealed class ResponseBuffer : Stream
         }
 
         var offset = _fileWritten;
-        await RandomAccess.WriteAsync(_file.Handle, data, offset, cancellationToken).ConfigureAwait(false);
+        await _file.WriteAsync(data, cancellationToken).ConfigureAwait(false);
         _fileWritten += data.Length;
         Enqueue(new Chunk(null, offset, data.Length));
     }
@@ -275,7 +275,7 @@ public sealed class ResponseBuffer : Stream
     {
         if (_file is not null)
         {
-            TempFiles.Release(_file, _fileWritten);
+            TempFiles.Release(_file);
             _file = null;
         }
 

@@ -349,7 +349,7 @@ public sealed class Http1Connection
     /// </summary>
     private bool FinishingIsCheap() =>
         _request.BodyLength is { } length && length - Interlocked.Read(ref _bodyBytesSent) <= FinishLimit
-        && _request.Context.Http.Request.Body is MemoryStream or FileStream or ClientBody.FileSlice or ClientBody.CopySlice;
+        && _request.Context.Http.Request.Body is MemoryStream or FileStream or ClientBody.Slice;
 
     /// <summary>Reads the response head (skipping 1xx), hands it to the proxy, then moves the body or the upgraded connection.</summary>
     [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
