@@ -200,13 +200,13 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
             if (_spareBuffer is { } spare)
             {
                 _spareBuffer = null;
-                Buffer = spare.Reset(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
+                Buffer = spare.Reset(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort, feature);
                 _sink = _spareSink!.Reset(feature, spare);
                 _spareSink = null;
             }
             else
             {
-                Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort);
+                Buffer = new ResponseBuffer(r, feature.Stream, loc.MemoryBuffers, loc.MaxTempFileSize, loc.TempPath, upstreamRate, clientRate, loc.IgnoreClientAbort, feature);
                 _sink = new SinkFeature(feature, Buffer);
             }
 

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http.Features;
 using Portico.ClientSide;
 using Portico.Config.Syntax;
 using Portico.Pipeline;
@@ -13,7 +15,7 @@ namespace Portico.Proxy;
 /// slow client never holds the origin connection. proxy_limit_rate paces reading from the origin;
 /// X-Accel-Limit-Rate paces sending to the client.
 /// </summary>
-public sealed class ResponseBuffer : Stream
+public sealed class ResponseBuffer : Stream, Upstreams.Transport.IDirectBodySink
 {
     private const int PieceSize = 64 * 1024;
 
@@ -21,6 +23,8 @@ public sealed class ResponseBuffer : Stream
     private readonly Queue<Chunk> _queue = new();
     private RequestContext _r;
     private Stream _client;
+    private IHttpResponseBodyFeature? _clientFeature;
+    private PipeWriter? _clientWriter;
     private long _memoryLimit;
     private long _maxTempFile;
     private TempPath _tempPath;
@@ -47,20 +51,20 @@ public sealed class ResponseBuffer : Stream
     private volatile bool _clientBlocked;
 
     public ResponseBuffer(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
-        bool ignoreClientAbort = false)
+        bool ignoreClientAbort = false, IHttpResponseBodyFeature? clientFeature = null)
     {
         _r = r;
         _client = client;
         _tempPath = tempPath;
         _time = null!;
-        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort);
+        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort, clientFeature);
     }
 
     /// <summary>
     /// Makes a buffer that has drained (<see cref="Drained"/> completed) serve another response, as a new one would.
     /// </summary>
     public ResponseBuffer Reset(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
-        bool ignoreClientAbort = false)
+        bool ignoreClientAbort = false, IHttpResponseBodyFeature? clientFeature = null)
     {
         _queue.Clear();
         _pump = Task.CompletedTask;
@@ -76,15 +80,17 @@ public sealed class ResponseBuffer : Stream
         _space = null;
         _pumpError = null;
         _clientBlocked = false;
-        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort);
+        Begin(r, client, memoryLimit, maxTempFile, tempPath, upstreamRate, clientRate, ignoreClientAbort, clientFeature);
         return this;
     }
 
     private void Begin(RequestContext r, Stream client, long memoryLimit, long maxTempFile, TempPath tempPath, long upstreamRate, long clientRate,
-        bool ignoreClientAbort)
+        bool ignoreClientAbort, IHttpResponseBodyFeature? clientFeature)
     {
         _r = r;
         _client = client;
+        _clientFeature = clientFeature;
+        _clientWriter = null;
         _memoryLimit = Math.Max(1, memoryLimit);
         _maxTempFile = maxTempFile;
         _tempPath = tempPath;
@@ -195,6 +201,67 @@ public sealed class ResponseBuffer : Stream
         }
 
         var received = Interlocked.Add(ref _received, total);
+        if (_upstreamRate > 0)
+        {
+            await Pace(received, _upstreamRate, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The client connection's output memory, lent while data goes straight through (the client keeps up,
+    /// nothing is queued, no X-Accel-Limit-Rate) and the response has started; empty otherwise.
+    /// </summary>
+    public Memory<byte> DirectMemory(int minimum)
+    {
+        if (_clientFeature is null || _sent == 0 || _clientRate != 0 || _pumpError is not null)
+        {
+            return default;
+        }
+
+        lock (_gate)
+        {
+            if (_pumping || _queue.Count != 0)
+            {
+                return default;
+            }
+        }
+
+        try
+        {
+            return (_clientWriter ??= _clientFeature.Writer).GetMemory(minimum);
+        }
+        catch (InvalidOperationException)
+        {
+            // The response is over on the client's side; the write path reports it.
+            return default;
+        }
+    }
+
+    /// <summary>Sends <paramref name="count"/> bytes read into <see cref="DirectMemory"/>, as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> would.</summary>
+    public async ValueTask CommitDirectAsync(int count, CancellationToken cancellationToken)
+    {
+        var writer = _clientWriter!;
+        writer.Advance(count);
+        _sent += count;
+        var flush = writer.FlushAsync(CancellationToken.None);
+        if (!flush.IsCompletedSuccessfully)
+        {
+            // The client is behind: the pump waits for this flush while the origin is read on (into buffers).
+            lock (_gate)
+            {
+                _pumping = true;
+                _clientBlocked = true;
+                _pump = PumpAsync(new ValueTask(flush.AsTask()));
+            }
+        }
+        else
+        {
+#pragma warning disable RS0030 // the flush has completed (IsCompletedSuccessfully): this only observes its result
+            flush.GetAwaiter().GetResult();
+#pragma warning restore RS0030
+        }
+
+        var received = Interlocked.Add(ref _received, count);
         if (_upstreamRate > 0)
         {
             await Pace(received, _upstreamRate, cancellationToken).ConfigureAwait(false);

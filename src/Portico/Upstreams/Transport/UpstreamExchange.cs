@@ -139,6 +139,24 @@ public interface IUpstreamResponseHandler
 }
 
 /// <summary>
+/// A response body sink that lends the client connection's own output memory, so a transport can read the
+/// origin's bytes straight into it (no copy between the two connections). A transport asks before each read
+/// and falls back to <see cref="System.IO.Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> when
+/// the sink has nothing to lend (the client is behind, a rate applies, the response has not started).
+/// </summary>
+public interface IDirectBodySink
+{
+    /// <summary>Memory of at least <paramref name="minimum"/> bytes to read into, or empty when the sink cannot lend any now.</summary>
+    Memory<byte> DirectMemory(int minimum);
+
+    /// <summary>
+    /// Sends the first <paramref name="count"/> bytes of the memory from <see cref="DirectMemory"/> (count &gt; 0),
+    /// as a write of that many bytes would.
+    /// </summary>
+    ValueTask CommitDirectAsync(int count, CancellationToken cancellationToken);
+}
+
+/// <summary>
 /// How an attempt ended, classified once: success or a failure flag with nginx's error text and the action
 /// it happened in ("connecting to upstream", "reading response header from upstream" ...).
 /// </summary>

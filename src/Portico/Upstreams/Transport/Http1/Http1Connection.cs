@@ -533,12 +533,27 @@ public sealed class Http1Connection
             }
         }
 
+        var direct = sink as IDirectBodySink;
         while (remaining != 0 && !extra)
         {
+            // Read straight into the client connection's output memory when the sink lends it, except for the
+            // body's last piece: that read goes to our buffer, which has room to see bytes past the body.
+            Memory<byte> target = buffer;
+            var intoSink = false;
+            if (direct is not null)
+            {
+                var lent = direct.DirectMemory(DirectReadMinimum);
+                if (lent.Length >= DirectReadMinimum && (length < 0 || remaining > lent.Length))
+                {
+                    target = lent;
+                    intoSink = true;
+                }
+            }
+
             int n;
             try
             {
-                n = await ReadAsync(buffer, head: false).ConfigureAwait(false);
+                n = await ReadAsync(target, head: false).ConfigureAwait(false);
             }
             catch (Exception e) when (IsIo(e))
             {
@@ -554,6 +569,21 @@ public sealed class Http1Connection
                 }
 
                 return BodyReadFailure(null);
+            }
+
+            if (intoSink)
+            {
+                if (!await CommitAsync(direct!, n, clientToken).ConfigureAwait(false))
+                {
+                    return ClientWriteFailure();
+                }
+
+                if (length >= 0)
+                {
+                    remaining -= n;
+                }
+
+                continue;
             }
 
             var take = length < 0 ? n : (int)Math.Min(n, remaining);
@@ -713,6 +743,26 @@ public sealed class Http1Connection
     }
 
     private Exception? _clientError;
+
+    /// <summary>The smallest lent client memory worth a read of its own (smaller: read into our buffer and copy).</summary>
+    private const int DirectReadMinimum = 16 * 1024;
+
+    /// <summary>Sends bytes read into the sink's lent memory; false when the client failed.</summary>
+    [AsyncMethodBuilder(typeof(Portico.Hosting.PooledValueTaskBuilder<>))]
+    private async ValueTask<bool> CommitAsync(IDirectBodySink sink, int count, CancellationToken clientToken)
+    {
+        _bodyBytesReceived += count;
+        try
+        {
+            await sink.CommitDirectAsync(count, clientToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            _clientError = e;
+            return false;
+        }
+    }
 
     /// <summary>
     /// 101 Switching Protocols: the client's connection is upgraded and bytes flow both ways until the origin
