@@ -16,7 +16,7 @@ namespace Portico.Proxy;
 /// X-Accel-*, proxy_hide_header / proxy_pass_header, proxy_redirect, proxy_cookie_*, then the header filters
 /// and the body sink (buffered or direct).
 /// </summary>
-internal sealed class ProxyResponse : IUpstreamResponseHandler
+internal sealed class ProxyResponse : IUpstreamResponseHandler, IDirectBodySink
 {
     /// <summary>Headers nginx copies to the response even when X-Accel-Redirect replaces it.</summary>
     private static readonly HashSet<string> RedirectKept = new(StringComparer.OrdinalIgnoreCase)
@@ -32,6 +32,7 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
     private bool _streamedBody;
     private IHttpResponseBodyFeature? _originalBody;
     private SinkFeature? _sink;
+    private PipeWriter? _directWriter;
 
     // The buffer (and its body feature) of the response this object handled before, drained: used again.
     private ResponseBuffer? _spareBuffer;
@@ -60,6 +61,7 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         _streamedBody = streamedBody;
         _originalBody = null;
         _sink = null;
+        _directWriter = null;
         HeadProcessed = false;
         NextFailure = null;
         InterceptFlow = null;
@@ -215,6 +217,36 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler
         }
 
         return ValueTask.FromResult(ResponseDisposition.Proxy);
+    }
+
+    /// <summary>
+    /// proxy_buffering off: the client connection's output memory for the transport to read the origin's bytes
+    /// into, once the response has started (buffered responses lend through <see cref="ResponseBuffer"/>).
+    /// </summary>
+    public Memory<byte> DirectMemory(int minimum)
+    {
+        if (Buffer is not null || !HeadProcessed || !_r.Http.Response.HasStarted)
+        {
+            return default;
+        }
+
+        try
+        {
+            return (_directWriter ??= _r.Http.Features.GetRequiredFeature<IHttpResponseBodyFeature>().Writer).GetMemory(minimum);
+        }
+        catch (InvalidOperationException)
+        {
+            // The response is over on the client's side; the write path reports it.
+            return default;
+        }
+    }
+
+    /// <summary>Sends what the transport read into <see cref="DirectMemory"/>, flushed as a write to the body would be.</summary>
+    public async ValueTask CommitDirectAsync(int count, CancellationToken cancellationToken)
+    {
+        var writer = _directWriter!;
+        writer.Advance(count);
+        await writer.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Puts the client's body feature back after the exchange.</summary>

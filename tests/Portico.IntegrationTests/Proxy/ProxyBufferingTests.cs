@@ -106,12 +106,14 @@ public sealed class ProxyBufferingTests
     }
 
     // A body that outgrows the head's read is read from the origin straight into the client connection's
-    // output memory (IDirectBodySink): byte-exact, counted in $body_bytes_sent (chunk framing included, as
-    // nginx counts it) whether the origin gives a length or ends the body by closing.
+    // output memory (IDirectBodySink, buffering on or off): byte-exact, counted in $body_bytes_sent (chunk
+    // framing included, as nginx counts it) whether the origin gives a length or ends the body by closing.
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task BufferingOn_LargeBodyIsIntactAndCounted(bool withLength)
+    [InlineData(true, "on")]
+    [InlineData(false, "on")]
+    [InlineData(true, "off")]
+    [InlineData(false, "off")]
+    public async Task LargeBodyIsIntactAndCounted(bool withLength, string buffering)
     {
         const int size = 2 * 1024 * 1024 + 4099;
         await using var origin = RawOrigin.Start(async c =>
@@ -139,7 +141,7 @@ public sealed class ProxyBufferingTests
             server {
                 listen 127.0.0.1:{port};
                 access_log {prefix}/logs/bytes.log bytes;
-                location / { proxy_pass http://{{origin.Address}}; }
+                location / { proxy_pass http://{{origin.Address}}; proxy_buffering {{buffering}}; }
             }
             """);
 

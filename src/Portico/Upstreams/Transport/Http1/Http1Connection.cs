@@ -533,7 +533,7 @@ public sealed class Http1Connection
             }
         }
 
-        var direct = sink as IDirectBodySink;
+        var direct = sink as IDirectBodySink ?? _request.Handler as IDirectBodySink;
         while (remaining != 0 && !extra)
         {
             // Read straight into the client connection's output memory when the sink lends it, except for the
