@@ -19,7 +19,7 @@ public sealed class ResponseBuffer : Stream, Upstreams.Transport.IDirectBodySink
 {
     private const int PieceSize = 64 * 1024;
 
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly Queue<Chunk> _queue = new();
     private RequestContext _r;
     private Stream _client;

@@ -46,7 +46,7 @@ public sealed class Http1Connection
     private readonly Http1ChunkedDecoder _chunked = new();
     private readonly CancellationTokenSource _readCts = new();
     private readonly CancellationTokenSource _writeCts = new();
-    private readonly object _timerGate = new();
+    private readonly Lock _timerGate = new();
     private Http1HeadParser? _trailerParser;
     private int _closed;
 

@@ -13,7 +13,7 @@ namespace Portico.Upstreams.Transport.Http1;
 /// </summary>
 public sealed class Http1Pool : IDisposable
 {
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly List<Http1Connection> _idle = [];
     private readonly TimeProvider _time;
     private ITimer? _sweeper;
