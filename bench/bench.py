@@ -26,7 +26,14 @@ WORK = BENCH / "work"
 RESULTS = BENCH / "results"
 ORIGIN_PORT = 18100
 PROXY_PORT = 18200
-TLS_PORT = 18243
+TLS_PORT = 18250
+# Every proxy listens on its own ports, so all of them run at once and the repetitions interleave.
+PROXY_KINDS = ["portico", "portico-aot", "nginx", "haproxy", "portico-dispatch", "portico-yarp"]
+
+
+def proxy_ports(kind):
+    i = PROXY_KINDS.index(kind)
+    return PROXY_PORT + i, TLS_PORT + i
 SMALL_BODY = "x" * 63 + "\n"  # 64 bytes
 
 CPUS = os.cpu_count() or 2
@@ -113,11 +120,11 @@ http {{
 
 
 # The same file serves nginx and Portico: the point of Portico is running nginx's configuration.
-def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=False):
+def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=False, name="proxy", port=PROXY_PORT, tls_port=TLS_PORT):
     tls_server = ""
     if tls:
         # nginx before 1.25 only knows "listen ... http2"; Portico accepts both forms.
-        listen = f"listen 127.0.0.1:{TLS_PORT} ssl http2;" if legacy_http2 else f"listen 127.0.0.1:{TLS_PORT} ssl;\n        http2 on;"
+        listen = f"listen 127.0.0.1:{tls_port} ssl http2;" if legacy_http2 else f"listen 127.0.0.1:{tls_port} ssl;\n        http2 on;"
         tls_server = f"""
     server {{
         {listen}
@@ -145,17 +152,19 @@ def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=Fa
             client_max_body_size 100m;"""
     return f"""
 worker_processes 1;
-pid {root}/proxy.pid;
-error_log {root}/proxy-error.log warn;
+pid {root}/{name}.pid;
+error_log {root}/{name}-error.log warn;
 {extra_main}
 events {{ worker_connections 15000; }}
 http {{
     access_log off;
     keepalive_requests 10000000;
     keepalive_timeout 300s;
+    client_body_temp_path {root}/{name}-client-temp;
+    proxy_temp_path {root}/{name}-proxy-temp;
     {upstream}
     server {{
-        listen 127.0.0.1:{PROXY_PORT} backlog=4096;
+        listen 127.0.0.1:{port} backlog=4096;
         location / {{{location}
         }}
     }}{tls_server}
@@ -163,12 +172,12 @@ http {{
 """
 
 
-def haproxy_conf(root, tls_pem=None):
+def haproxy_conf(root, tls_pem=None, port=PROXY_PORT, tls_port=TLS_PORT):
     tls = ""
     if tls_pem:
         tls = f"""
 frontend fe_tls
-    bind 127.0.0.1:{TLS_PORT} ssl crt {tls_pem} alpn h2,http/1.1
+    bind 127.0.0.1:{tls_port} ssl crt {tls_pem} alpn h2,http/1.1
     http-request set-header X-Real-IP %[src]
     http-request set-header X-Forwarded-Proto https
     default_backend be
@@ -187,7 +196,7 @@ defaults
     option forwardfor
     http-reuse always
 frontend fe
-    bind 127.0.0.1:{PROXY_PORT} backlog 4096
+    bind 127.0.0.1:{port} backlog 4096
     http-request set-header X-Real-IP %[src]
     http-request set-header X-Forwarded-Proto http
     default_backend be
@@ -208,6 +217,8 @@ class Proc:
         self.p = subprocess.Popen(["taskset", "-c", cpu] + argv, env=full_env, cwd=cwd,
                                   stdout=subprocess.DEVNULL, stderr=open(self.stderr_path, "w"))
         self.started = time.time()
+        self.port = port
+        self.tls_port = None
         if not wait_port(port):
             self.stop()
             raise RuntimeError("%s did not open port %d: %s" % (name, port, self.stderr_path.read_text().strip()[-300:]))
@@ -236,24 +247,32 @@ class Proc:
 
 
 def start_proxy(kind, root, tls=None, return_only=False):
-    conf = root / ("%s.conf" % kind)
+    proc = _start_proxy(kind, root, tls, return_only)
+    proc.tls_port = proxy_ports(kind)[1] if tls else None
+    return proc
+
+
+def _start_proxy(kind, root, tls=None, return_only=False):
+    conf = root / ("%s%s.conf" % (kind, "-return" if return_only else ""))
+    port, tls_port = proxy_ports(kind)
     env = {}
     if kind == "nginx":
-        conf.write_text(proxy_conf(root, "daemon off;\nmaster_process off;", tls, return_only, legacy_http2=nginx_before_1_25()))
-        return Proc("nginx", [which("nginx"), "-p", str(root), "-c", str(conf)], PROXY_CPU)
+        conf.write_text(proxy_conf(root, "daemon off;\nmaster_process off;", tls, return_only, legacy_http2=nginx_before_1_25(),
+                                   name=kind, port=port, tls_port=tls_port))
+        return Proc("nginx", [which("nginx"), "-p", str(root), "-c", str(conf)], PROXY_CPU, port=port)
     if kind == "haproxy":
         pem = None
         if tls:
             pem = root / "haproxy.pem"
             pem.write_text(pathlib.Path(tls[0]).read_text() + pathlib.Path(tls[1]).read_text())
-        conf.write_text(haproxy_conf(root, pem))
-        return Proc("haproxy", [which("haproxy"), "-f", str(conf)], PROXY_CPU)
+        conf.write_text(haproxy_conf(root, pem, port=port, tls_port=tls_port))
+        return Proc("haproxy", [which("haproxy"), "-f", str(conf)], PROXY_CPU, port=port)
     if kind in ("portico", "portico-aot", "portico-dispatch", "portico-yarp"):
         folder = WORK / ("portico-aot" if kind == "portico-aot" else "portico-jit")
         exe = folder / "portico"
         if not exe.exists():
             raise RuntimeError("%s is not built" % exe)
-        conf.write_text(proxy_conf(root, "", tls, return_only))
+        conf.write_text(proxy_conf(root, "", tls, return_only, name=kind, port=port, tls_port=tls_port))
         env = {"DOTNET_gcServer": "0"}
         if kind == "portico-dispatch":
             # The A/B row for the hot-path switches: thread-pool dispatch and Kestrel's 4 KiB blocks.
@@ -261,7 +280,7 @@ def start_proxy(kind, root, tls=None, return_only=False):
         if kind == "portico-yarp":
             # The A/B row for the upstream transport: YARP's forwarder for HTTP/1.1 origins too.
             env.update({"PORTICO_UPSTREAM_TRANSPORT": "yarp"})
-        return Proc(kind, [str(exe), "-p", str(root), "-c", str(conf)], PROXY_CPU, env=env)
+        return Proc(kind, [str(exe), "-p", str(root), "-c", str(conf)], PROXY_CPU, env=env, port=port)
     raise ValueError(kind)
 
 
@@ -468,22 +487,108 @@ def allocations_per_request(proc, url, conns, seconds):
     return total / n if n else None
 
 
-def measure(proc, fn, reps):
-    """Runs fn() reps times; returns the median result with CPU µs per request and upstream connections opened."""
-    runs = []
-    for _ in range(reps):
-        cpu0 = proc.cpu() if proc else 0.0
-        acc0 = origin_accepts()
-        r = fn()
-        acc1 = origin_accepts()
-        cpu1 = proc.cpu() if proc else 0.0
-        r["cpu_us_per_req"] = ((cpu1 - cpu0) * 1e6 / r["requests"]) if (proc and r["requests"]) else None
-        r["upstream_conns"] = max(0, acc1 - acc0 - 2)  # minus our two stub_status probes
-        runs.append(r)
-    runs.sort(key=lambda x: x["rps"])
+def one_run(proc, fn):
+    """Runs fn() once; its result with CPU µs per request and upstream connections opened."""
+    cpu0 = proc.cpu() if proc else 0.0
+    acc0 = origin_accepts()
+    r = fn()
+    acc1 = origin_accepts()
+    cpu1 = proc.cpu() if proc else 0.0
+    r["cpu_us_per_req"] = ((cpu1 - cpu0) * 1e6 / r["requests"]) if (proc and r["requests"]) else None
+    r["upstream_conns"] = max(0, acc1 - acc0 - 2)  # minus our two stub_status probes
+    return r
+
+
+def median(runs):
+    runs = sorted(runs, key=lambda x: x["rps"])
     med = dict(runs[len(runs) // 2])
     med["runs"] = [x["rps"] for x in runs]
     return med
+
+
+def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, results, return_only=False):
+    """Starts every proxy of the group at once (each on its own ports, all on the proxy CPU), warms each up,
+    then runs each scenario's repetitions interleaved (rep 1 of every proxy, then rep 2 ...): a machine whose
+    speed drifts during the run moves every proxy's figures alike, and the ratios stay fair."""
+    procs = {}
+    try:
+        for kind in kinds:
+            if kind == "direct":
+                procs[kind] = None
+                continue
+            if kind == "portico-aot" and not (WORK / "portico-aot" / "portico").exists():
+                log("skipping portico-aot: not built")
+                continue
+            try:
+                proc = start_proxy(kind, root, tls=None if return_only else tls, return_only=return_only)
+            except RuntimeError as e:
+                log("%s: %s" % (kind, e))
+                results.setdefault("_failed", {})[kind] = str(e)
+                continue
+            procs[kind] = proc
+            if not return_only:
+                results.setdefault("_startup", {})[kind] = {"ready_s": proc.ready}
+                first = run_wrk("http://127.0.0.1:%d/small" % proc.port, 16, 1)
+                results["_startup"][kind]["first_second_rps"] = first["rps"]
+                log("%s ready in %.3fs; first-second %.0f req/s" % (kind, proc.ready, first["rps"]))
+        for kind, proc in procs.items():
+            if proc:
+                log("%s: warming up %ds" % (kind, warmup))
+                run_wrk("http://127.0.0.1:%d/small" % proc.port, 16, warmup)
+
+        for name, kind, path, conns, extra in scenarios:
+            if kind == "idle":
+                if quick:
+                    continue
+                for proxy, proc in procs.items():
+                    if not proc:
+                        continue
+                    before = proc.rss_now_kib()
+                    socks = idle_connections(proc.port, conns)
+                    time.sleep(2)
+                    after = proc.rss_now_kib()
+                    for s in socks:
+                        s.close()
+                    results.setdefault(name, {})[proxy] = {
+                        "rps": 0, "mibps": 0, "p50_ms": None, "p99_ms": None, "errors": 0,
+                        "kib_per_conn": (after - before) / conns, "peak_rss_mib": proc.peak_rss_kib() / 1024,
+                        "cpu_us_per_req": None, "upstream_conns": None}
+                    log("%-12s %-14s %.2f KiB/connection" % (proxy, name, (after - before) / conns))
+                    time.sleep(2)
+                continue
+
+            def make_fn(proxy, proc):
+                port = ORIGIN_PORT if proc is None else proc.port
+                if kind == "h2load":
+                    if proc is None or not proc.tls_port:
+                        return None
+                    return lambda: run_h2load("https://127.0.0.1:%d/small" % proc.tls_port, conns, duration)
+                script = (WORK / extra) if extra else None
+                url = "http://127.0.0.1:%d%s" % (port, path)
+                return lambda: run_wrk(url, conns, duration, script)
+
+            runs = {}
+            for _ in range(reps):
+                for proxy, proc in procs.items():
+                    fn = make_fn(proxy, proc)
+                    if fn:
+                        runs.setdefault(proxy, []).append(one_run(proc, fn))
+            for proxy, rs in runs.items():
+                proc = procs[proxy]
+                r = median(rs)
+                r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
+                # dotnet-counters attaches to the JIT build (Native AOT has no diagnostics port).
+                if proxy in ("portico", "portico-dispatch", "portico-yarp") and name == "small_get_16" and not quick:
+                    r["alloc_bytes_per_req"] = allocations_per_request(proc, "http://127.0.0.1:%d%s" % (proc.port, path), conns, duration)
+                    log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
+                results.setdefault(name, {})[proxy] = r
+                log("%-12s %-14s %9.0f req/s %8.1f MiB/s p99 %s ms cpu %s us/req errors %d (runs %s)"
+                    % (proxy, name, r["rps"], r["mibps"], fmt(r["p99_ms"]), fmt(r["cpu_us_per_req"]), r["errors"],
+                       " ".join("%.0f" % x for x in r["runs"])))
+    finally:
+        for proc in procs.values():
+            if proc:
+                proc.stop()
 
 
 def main():
@@ -514,85 +619,17 @@ def main():
     (root / "files").symlink_to(WORK / "files")
     (root / "origin.conf").write_text(origin_conf(root))
     origin = Proc("origin", [which("nginx"), "-p", str(root), "-c", str(root / "origin.conf")], ORIGIN_CPU, port=ORIGIN_PORT)
-    log("origin nginx on cpu %s, proxies on cpu %s, load on cpu %s; warm-up %ds, %d x %ds per scenario"
+    log("origin nginx on cpu %s, proxies on cpu %s, load on cpu %s; warm-up %ds, %d x %ds per scenario, repetitions interleaved"
         % (ORIGIN_CPU, PROXY_CPU, LOAD_CPU, warmup, reps, duration))
 
     results = {}
     try:
-        for proxy in proxies:
-            if proxy == "portico-aot" and not (WORK / "portico-aot" / "portico").exists():
-                log("skipping portico-aot: not built")
-                continue
-            proc = None
-            port = ORIGIN_PORT if proxy == "direct" else PROXY_PORT
-            try:
-                if proxy != "direct":
-                    proc = start_proxy(proxy, root, tls=tls)
-                    results.setdefault("_startup", {})[proxy] = {"ready_s": proc.ready}
-                    first = run_wrk("http://127.0.0.1:%d/small" % port, 16, 1)
-                    results["_startup"][proxy]["first_second_rps"] = first["rps"]
-                    log("%s ready in %.3fs; first-second %.0f req/s; warming up" % (proxy, proc.ready, first["rps"]))
-                    run_wrk("http://127.0.0.1:%d/small" % port, 16, warmup)
-                for name, kind, path, conns, extra in scenarios:
-                    if kind == "return":
-                        continue
-                    if kind == "h2load":
-                        if proxy == "direct":
-                            continue
-                        fn = lambda conns=conns: run_h2load("https://127.0.0.1:%d/small" % TLS_PORT, conns, duration)
-                    elif kind == "idle":
-                        if proxy == "direct" or quick:
-                            continue
-                        before = proc.rss_now_kib()
-                        socks = idle_connections(port, conns)
-                        time.sleep(2)
-                        after = proc.rss_now_kib()
-                        for s in socks:
-                            s.close()
-                        results.setdefault(name, {})[proxy] = {
-                            "rps": 0, "mibps": 0, "p50_ms": None, "p99_ms": None, "errors": 0,
-                            "kib_per_conn": (after - before) / conns, "peak_rss_mib": proc.peak_rss_kib() / 1024,
-                            "cpu_us_per_req": None, "upstream_conns": None}
-                        log("%-12s %-14s %.2f KiB/connection" % (proxy, name, (after - before) / conns))
-                        continue
-                    else:
-                        script = (WORK / extra) if extra else None
-                        url = "http://127.0.0.1:%d%s" % (port, path)
-                        fn = lambda url=url, conns=conns, script=script: run_wrk(url, conns, duration, script)
-                    r = measure(proc, fn, reps)
-                    r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
-                    # dotnet-counters attaches to the JIT build (Native AOT has no diagnostics port).
-                    if proxy in ("portico", "portico-dispatch", "portico-yarp") and name == "small_get_16" and not quick:
-                        r["alloc_bytes_per_req"] = allocations_per_request(proc, url, conns, duration)
-                        log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
-                    results.setdefault(name, {})[proxy] = r
-                    log("%-12s %-14s %9.0f req/s %8.1f MiB/s p99 %s ms cpu %s us/req errors %d"
-                        % (proxy, name, r["rps"], r["mibps"], fmt(r["p99_ms"]), fmt(r["cpu_us_per_req"]), r["errors"]))
-            except RuntimeError as e:
-                log("%s: %s" % (proxy, e))
-                results.setdefault("_failed", {})[proxy] = str(e)
-            finally:
-                if proc:
-                    proc.stop()
-
+        run_group(proxies, [sc for sc in scenarios if sc[1] != "return"], root, tls, warmup, duration, reps, quick, results)
         # The floor of each proxy's own overhead: answering by itself.
-        for name, kind, path, conns, extra in scenarios:
-            if kind != "return":
-                continue
-            for proxy in [p for p in proxies if p in ("portico", "portico-aot", "portico-dispatch", "nginx")]:
-                try:
-                    proc = start_proxy(proxy, root, return_only=True)
-                except RuntimeError as e:
-                    log(str(e))
-                    continue
-                try:
-                    run_wrk("http://127.0.0.1:%d/small" % PROXY_PORT, conns, warmup)
-                    r = measure(proc, lambda: run_wrk("http://127.0.0.1:%d/small" % PROXY_PORT, conns, duration), reps)
-                    r["peak_rss_mib"] = proc.peak_rss_kib() / 1024
-                    results.setdefault(name, {})[proxy] = r
-                    log("%-12s %-14s %9.0f req/s cpu %s us/req" % (proxy, name, r["rps"], fmt(r["cpu_us_per_req"])))
-                finally:
-                    proc.stop()
+        returns = [sc for sc in scenarios if sc[1] == "return"]
+        if returns:
+            run_group([p for p in proxies if p in ("portico", "portico-aot", "portico-dispatch", "nginx")], returns, root, tls,
+                      warmup, duration, reps, quick, results, return_only=True)
     finally:
         origin.stop()
 
@@ -621,7 +658,7 @@ def ratio(a, b):
 
 def render_markdown(meta, results):
     lines = ["# Portico benchmark %s%s" % (meta["stamp"], " (quick)" if meta["quick"] else ""), "",
-             "%d CPUs; proxy on cpu %s, origin (nginx) on cpu %s, load on cpu %s; warm-up %ds, median of %d x %ds. %s; %s."
+             "%d CPUs; proxy on cpu %s, origin (nginx) on cpu %s, load on cpu %s; warm-up %ds, median of %d x %ds (repetitions interleaved across proxies). %s; %s."
              % (meta["cpus"], meta["proxy_cpu"], meta["origin_cpu"], meta["load_cpu"], meta["warmup_s"], meta["reps"],
                 meta["duration_s"], meta["nginx"], meta["haproxy"]), ""]
     for name, _, _, _, _ in SCENARIOS:
