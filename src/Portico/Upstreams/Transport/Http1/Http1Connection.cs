@@ -533,27 +533,52 @@ public sealed class Http1Connection
             }
         }
 
-        var direct = sink as IDirectBodySink ?? _request.Handler as IDirectBodySink;
+        var direct = _stream is SslStream ? null : sink as IDirectBodySink ?? _request.Handler as IDirectBodySink;
         while (remaining != 0 && !extra)
         {
-            // Read straight into the client connection's output memory when the sink lends it, except for the
-            // body's last piece: that read goes to our buffer, which has room to see bytes past the body.
-            Memory<byte> target = buffer;
-            var intoSink = false;
-            if (direct is not null)
+            // What the origin has already sent goes straight into the client connection's output memory when
+            // the sink lends it, except the body's last piece: that read goes to our buffer, which has room to
+            // see bytes past the body.
+            if (direct is not null && !HasData())
+            {
+                // Wait for the origin's next bytes holding no memory (a zero-byte read), then take them directly.
+                try
+                {
+                    await ReadAsync(Memory<byte>.Empty, head: false).ConfigureAwait(false);
+                }
+                catch (Exception e) when (IsIo(e))
+                {
+                    return BodyReadFailure(e);
+                }
+            }
+
+            if (direct is not null && HasData())
             {
                 var lent = direct.DirectMemory(DirectReadMinimum);
                 if (lent.Length >= DirectReadMinimum && (length < 0 || remaining > lent.Length))
                 {
-                    target = lent;
-                    intoSink = true;
+                    var got = ReceiveNow(lent.Span);
+                    if (got > 0)
+                    {
+                        if (!await CommitAsync(direct, got, clientToken).ConfigureAwait(false))
+                        {
+                            return ClientWriteFailure();
+                        }
+
+                        if (length >= 0)
+                        {
+                            remaining -= got;
+                        }
+
+                        continue;
+                    }
                 }
             }
 
             int n;
             try
             {
-                n = await ReadAsync(target, head: false).ConfigureAwait(false);
+                n = await ReadAsync(buffer, head: false).ConfigureAwait(false);
             }
             catch (Exception e) when (IsIo(e))
             {
@@ -569,21 +594,6 @@ public sealed class Http1Connection
                 }
 
                 return BodyReadFailure(null);
-            }
-
-            if (intoSink)
-            {
-                if (!await CommitAsync(direct!, n, clientToken).ConfigureAwait(false))
-                {
-                    return ClientWriteFailure();
-                }
-
-                if (length >= 0)
-                {
-                    remaining -= n;
-                }
-
-                continue;
             }
 
             var take = length < 0 ? n : (int)Math.Min(n, remaining);
@@ -743,6 +753,45 @@ public sealed class Http1Connection
     }
 
     private Exception? _clientError;
+
+    /// <summary>The origin has bytes waiting on the (plain) connection.</summary>
+    private bool HasData()
+    {
+        try
+        {
+            return _socket.Available > 0;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Receives bytes already waiting on the socket into memory lent by the client's connection, without ever
+    /// waiting (0: nothing taken; the normal read then reports any error or the end). A read must never wait in
+    /// lent memory: if the client aborted meanwhile, Kestrel would give the block back to its pool, and the
+    /// origin's bytes would land in another connection's buffer.
+    /// </summary>
+    private int ReceiveNow(Span<byte> lent)
+    {
+        try
+        {
+            // Only called when Available > 0, so this receive returns at once (never blocks the I/O thread).
+            var n = _socket.Receive(lent, SocketFlags.None, out var error);
+            if (error != SocketError.Success || n <= 0)
+            {
+                return 0;
+            }
+
+            _bytesReceived += n;
+            return n;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+    }
 
     /// <summary>The smallest lent client memory worth a read of its own (smaller: read into our buffer and copy).</summary>
     private const int DirectReadMinimum = 16 * 1024;
