@@ -66,12 +66,12 @@ public sealed class Http1Harness : IDisposable
     /// <summary>One exchange: the response body as the client would have received it.</summary>
     public async Task<Exchange> SendAsync(string method = "GET", string target = "/", byte[]? body = null, Stream? bodyStream = null, long? bodyLength = null,
         IReadOnlyList<KeyValuePair<string, string>>? headers = null, RecordingHandler? handler = null, CancellationToken aborted = default,
-        UpstreamHttpVersion version = UpstreamHttpVersion.Http11, UpstreamTimeouts? timeouts = null)
+        UpstreamHttpVersion version = UpstreamHttpVersion.Http11, UpstreamTimeouts? timeouts = null, MemoryStream? sink = null)
     {
         var http = new DefaultHttpContext();
         http.Request.Method = method;
         http.Features.Get<IHttpRequestFeature>()!.RawTarget = target;
-        var sink = new MemoryStream();
+        sink ??= new MemoryStream();
         http.Response.Body = sink;
         http.RequestAborted = aborted;
         var hasBody = body is not null || bodyStream is not null;
