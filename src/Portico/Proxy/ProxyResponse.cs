@@ -223,9 +223,12 @@ internal sealed class ProxyResponse : IUpstreamResponseHandler, IDirectBodySink
     /// proxy_buffering off: the client connection's output memory for the transport to read the origin's bytes
     /// into, once the response has started (buffered responses lend through <see cref="ResponseBuffer"/>).
     /// </summary>
+    public bool CanLend => Buffer is null && HeadProcessed && _r.Http.Response.HasStarted;
+
+    /// <inheritdoc cref="CanLend"/>
     public Memory<byte> DirectMemory(int minimum)
     {
-        if (Buffer is not null || !HeadProcessed || !_r.Http.Response.HasStarted)
+        if (!CanLend)
         {
             return default;
         }

@@ -155,24 +155,8 @@ public sealed class ResponseBuffer : Stream, Upstreams.Transport.IDirectBodySink
             {
                 // The client keeps up: write through. Kestrel copies the data before it returns, so a write
                 // that has to wait for the client can be left to the pump while the origin is read on.
-                var write = _client.WriteAsync(buffer);
                 _sent += buffer.Length;
-                if (!write.IsCompletedSuccessfully)
-                {
-                    lock (_gate)
-                    {
-                        _pumping = true;
-                        _clientBlocked = true;
-                        _pump = PumpAsync(write);
-                    }
-                }
-                else
-                {
-#pragma warning disable RS0030 // the write has completed (IsCompletedSuccessfully): this only observes its result
-                    write.GetAwaiter().GetResult();
-#pragma warning restore RS0030
-                }
-
+                WentThrough(_client.WriteAsync(buffer));
                 break;
             }
 
@@ -200,35 +184,67 @@ public sealed class ResponseBuffer : Stream, Upstreams.Transport.IDirectBodySink
             await WaitForSpaceAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var received = Interlocked.Add(ref _received, total);
-        if (_upstreamRate > 0)
+        await ReceivedAsync(total, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A write straight to the client: one that has to wait is left to the pump while the origin is read on.</summary>
+    private void WentThrough(ValueTask write)
+    {
+        if (!write.IsCompletedSuccessfully)
         {
-            await Pace(received, _upstreamRate, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                _pumping = true;
+                _clientBlocked = true;
+                _pump = PumpAsync(write);
+            }
         }
+        else
+        {
+#pragma warning disable RS0030 // the write has completed (IsCompletedSuccessfully): this only observes its result
+            write.GetAwaiter().GetResult();
+#pragma warning restore RS0030
+        }
+    }
+
+    /// <summary>Counts bytes taken from the origin; proxy_limit_rate paces the next read.</summary>
+    private ValueTask ReceivedAsync(int count, CancellationToken cancellationToken)
+    {
+        var received = Interlocked.Add(ref _received, count);
+        return _upstreamRate > 0 ? Pace(received, _upstreamRate, cancellationToken) : ValueTask.CompletedTask;
     }
 
     /// <summary>
     /// The client connection's output memory, lent while data goes straight through (the client keeps up,
     /// nothing is queued, no X-Accel-Limit-Rate) and the response has started; empty otherwise.
     /// </summary>
+    public bool CanLend
+    {
+        get
+        {
+            if (_clientFeature is null || _sent == 0 || _clientRate != 0 || _pumpError is not null)
+            {
+                return false;
+            }
+
+            lock (_gate)
+            {
+                return !_pumping && _queue.Count == 0;
+            }
+        }
+    }
+
+    /// <inheritdoc cref="CanLend"/>
     public Memory<byte> DirectMemory(int minimum)
     {
-        if (_clientFeature is null || _sent == 0 || _clientRate != 0 || _pumpError is not null)
+        if (!CanLend)
         {
             return default;
         }
 
-        lock (_gate)
-        {
-            if (_pumping || _queue.Count != 0)
-            {
-                return default;
-            }
-        }
-
         try
         {
-            return (_clientWriter ??= _clientFeature.Writer).GetMemory(minimum);
+            return (_clientWriter ??= _clientFeature!.Writer).GetMemory(minimum);
         }
         catch (InvalidOperationException)
         {
@@ -238,34 +254,25 @@ public sealed class ResponseBuffer : Stream, Upstreams.Transport.IDirectBodySink
     }
 
     /// <summary>Sends <paramref name="count"/> bytes read into <see cref="DirectMemory"/>, as <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> would.</summary>
-    public async ValueTask CommitDirectAsync(int count, CancellationToken cancellationToken)
+    public ValueTask CommitDirectAsync(int count, CancellationToken cancellationToken)
     {
         var writer = _clientWriter!;
         writer.Advance(count);
         _sent += count;
         var flush = writer.FlushAsync(CancellationToken.None);
-        if (!flush.IsCompletedSuccessfully)
-        {
-            // The client is behind: the pump waits for this flush while the origin is read on (into buffers).
-            lock (_gate)
-            {
-                _pumping = true;
-                _clientBlocked = true;
-                _pump = PumpAsync(new ValueTask(flush.AsTask()));
-            }
-        }
-        else
+        if (flush.IsCompletedSuccessfully)
         {
 #pragma warning disable RS0030 // the flush has completed (IsCompletedSuccessfully): this only observes its result
             flush.GetAwaiter().GetResult();
 #pragma warning restore RS0030
         }
-
-        var received = Interlocked.Add(ref _received, count);
-        if (_upstreamRate > 0)
+        else
         {
-            await Pace(received, _upstreamRate, cancellationToken).ConfigureAwait(false);
+            // The client is behind: the pump waits for this flush while the origin is read on (into buffers).
+            WentThrough(new ValueTask(flush.AsTask()));
         }
+
+        return ReceivedAsync(count, cancellationToken);
     }
 
     private void Enqueue(Chunk chunk)

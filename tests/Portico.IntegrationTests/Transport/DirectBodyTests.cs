@@ -21,6 +21,8 @@ public sealed class DirectBodyTests
 
         public int Commits { get; private set; }
 
+        public bool CanLend => true;
+
         public Memory<byte> DirectMemory(int minimum)
         {
             Outstanding = true;

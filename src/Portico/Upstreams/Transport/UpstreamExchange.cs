@@ -146,6 +146,9 @@ public interface IUpstreamResponseHandler
 /// </summary>
 public interface IDirectBodySink
 {
+    /// <summary>The sink would lend memory now (checked before waiting for the origin's next bytes).</summary>
+    bool CanLend { get; }
+
     /// <summary>Memory of at least <paramref name="minimum"/> bytes to read into, or empty when the sink cannot lend any now.</summary>
     Memory<byte> DirectMemory(int minimum);
 

@@ -539,7 +539,8 @@ public sealed class Http1Connection
             // What the origin has already sent goes straight into the client connection's output memory when
             // the sink lends it, except the body's last piece: that read goes to our buffer, which has room to
             // see bytes past the body.
-            if (direct is not null && !HasData())
+            var lend = direct is not null && (length < 0 || remaining > DirectReadMinimum) && direct.CanLend;
+            if (lend && !HasData())
             {
                 // Wait for the origin's next bytes holding no memory (a zero-byte read), then take them directly.
                 try
@@ -552,9 +553,9 @@ public sealed class Http1Connection
                 }
             }
 
-            if (direct is not null && HasData())
+            if (lend && HasData())
             {
-                var lent = direct.DirectMemory(DirectReadMinimum);
+                var lent = direct!.DirectMemory(DirectReadMinimum);
                 if (lent.Length >= DirectReadMinimum && (length < 0 || remaining > lent.Length))
                 {
                     var got = ReceiveNow(lent.Span);
@@ -745,7 +746,7 @@ public sealed class Http1Connection
             await sink.WriteAsync(data, clientToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (IsClientWriteError(e))
         {
             _clientError = e;
             return false;
@@ -753,6 +754,10 @@ public sealed class Http1Connection
     }
 
     private Exception? _clientError;
+
+    /// <summary>How a write to the client's side fails when the client went away or its response is over.</summary>
+    private static bool IsClientWriteError(Exception e) =>
+        e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException;
 
     /// <summary>The origin has bytes waiting on the (plain) connection.</summary>
     private bool HasData()
@@ -806,7 +811,7 @@ public sealed class Http1Connection
             await sink.CommitDirectAsync(count, clientToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (IsClientWriteError(e))
         {
             _clientError = e;
             return false;
