@@ -27,13 +27,14 @@ RESULTS = BENCH / "results"
 ORIGIN_PORT = 18100
 PROXY_PORT = 18200
 TLS_PORT = 18250
+H2C_PORT = 18300
 # Every proxy listens on its own ports, so all of them run at once and the repetitions interleave.
 PROXY_KINDS = ["portico", "portico-aot", "nginx", "haproxy", "portico-dispatch", "portico-yarp"]
 
 
 def proxy_ports(kind):
     i = PROXY_KINDS.index(kind)
-    return PROXY_PORT + i, TLS_PORT + i
+    return PROXY_PORT + i, TLS_PORT + i, H2C_PORT + i
 SMALL_BODY = "x" * 63 + "\n"  # 64 bytes
 
 CPUS = os.cpu_count() or 2
@@ -120,11 +121,16 @@ http {{
 
 
 # The same file serves nginx and Portico: the point of Portico is running nginx's configuration.
-def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=False, name="proxy", port=PROXY_PORT, tls_port=TLS_PORT):
+def proxy_conf(root, extra_main="", tls=None, return_only=False, legacy_http2=False, name="proxy", port=PROXY_PORT,
+               tls_port=TLS_PORT, h2c_port=H2C_PORT):
     tls_server = ""
     if tls:
-        # nginx before 1.25 only knows "listen ... http2"; Portico accepts both forms.
-        listen = f"listen 127.0.0.1:{tls_port} ssl http2;" if legacy_http2 else f"listen 127.0.0.1:{tls_port} ssl;\n        http2 on;"
+        # nginx before 1.25 only knows "listen ... http2"; Portico accepts both forms. The second server
+        # is HTTP/2 over cleartext with prior knowledge (h2c), what h2load speaks to an http:// URL.
+        if legacy_http2:
+            listen = f"listen 127.0.0.1:{tls_port} ssl http2;\n        listen 127.0.0.1:{h2c_port} http2;"
+        else:
+            listen = f"listen 127.0.0.1:{tls_port} ssl;\n        listen 127.0.0.1:{h2c_port};\n        http2 on;"
         tls_server = f"""
     server {{
         {listen}
@@ -172,7 +178,7 @@ http {{
 """
 
 
-def haproxy_conf(root, tls_pem=None, port=PROXY_PORT, tls_port=TLS_PORT):
+def haproxy_conf(root, tls_pem=None, port=PROXY_PORT, tls_port=TLS_PORT, h2c_port=H2C_PORT):
     tls = ""
     if tls_pem:
         tls = f"""
@@ -180,6 +186,11 @@ frontend fe_tls
     bind 127.0.0.1:{tls_port} ssl crt {tls_pem} alpn h2,http/1.1
     http-request set-header X-Real-IP %[src]
     http-request set-header X-Forwarded-Proto https
+    default_backend be
+frontend fe_h2c
+    bind 127.0.0.1:{h2c_port} proto h2
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Proto http
     default_backend be
 """
     return f"""
@@ -219,6 +230,7 @@ class Proc:
         self.started = time.time()
         self.port = port
         self.tls_port = None
+        self.h2c_port = None
         if not wait_port(port):
             self.stop()
             raise RuntimeError("%s did not open port %d: %s" % (name, port, self.stderr_path.read_text().strip()[-300:]))
@@ -249,30 +261,31 @@ class Proc:
 def start_proxy(kind, root, tls=None, return_only=False):
     proc = _start_proxy(kind, root, tls, return_only)
     proc.tls_port = proxy_ports(kind)[1] if tls else None
+    proc.h2c_port = proxy_ports(kind)[2] if tls else None
     return proc
 
 
 def _start_proxy(kind, root, tls=None, return_only=False):
     conf = root / ("%s%s.conf" % (kind, "-return" if return_only else ""))
-    port, tls_port = proxy_ports(kind)
+    port, tls_port, h2c_port = proxy_ports(kind)
     env = {}
     if kind == "nginx":
         conf.write_text(proxy_conf(root, "daemon off;\nmaster_process off;", tls, return_only, legacy_http2=nginx_before_1_25(),
-                                   name=kind, port=port, tls_port=tls_port))
+                                   name=kind, port=port, tls_port=tls_port, h2c_port=h2c_port))
         return Proc("nginx", [which("nginx"), "-p", str(root), "-c", str(conf)], PROXY_CPU, port=port)
     if kind == "haproxy":
         pem = None
         if tls:
             pem = root / "haproxy.pem"
             pem.write_text(pathlib.Path(tls[0]).read_text() + pathlib.Path(tls[1]).read_text())
-        conf.write_text(haproxy_conf(root, pem, port=port, tls_port=tls_port))
+        conf.write_text(haproxy_conf(root, pem, port=port, tls_port=tls_port, h2c_port=h2c_port))
         return Proc("haproxy", [which("haproxy"), "-f", str(conf)], PROXY_CPU, port=port)
     if kind in ("portico", "portico-aot", "portico-dispatch", "portico-yarp"):
         folder = WORK / ("portico-aot" if kind == "portico-aot" else "portico-jit")
         exe = folder / "portico"
         if not exe.exists():
             raise RuntimeError("%s is not built" % exe)
-        conf.write_text(proxy_conf(root, "", tls, return_only, name=kind, port=port, tls_port=tls_port))
+        conf.write_text(proxy_conf(root, "", tls, return_only, name=kind, port=port, tls_port=tls_port, h2c_port=h2c_port))
         env = {"DOTNET_gcServer": "0"}
         if kind == "portico-dispatch":
             # The A/B row for the hot-path switches: thread-pool dispatch and Kestrel's 4 KiB blocks.
@@ -409,6 +422,7 @@ SCENARIOS = [
     ("get_16m", "wrk", "/files/16m.bin", 4, None),
     ("post_64k", "wrk", "/post", 16, "post64k.lua"),
     ("h2_tls_16", "h2load", "https", 16, None),
+    ("h2c_16", "h2load", "http", 16, None),
     # 10 000 in the issue; this machine's hard limit of 20 000 descriptors caps HAProxy (2 per connection) below it.
     ("idle_9k", "idle", "/small", 9000, None),
     ("return_200_16", "return", "/small", 16, None),
@@ -562,7 +576,8 @@ def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, result
                 if kind == "h2load":
                     if proc is None or not proc.tls_port:
                         return None
-                    return lambda: run_h2load("https://127.0.0.1:%d/small" % proc.tls_port, conns, duration)
+                    h2port = proc.tls_port if path == "https" else proc.h2c_port
+                    return lambda: run_h2load("%s://127.0.0.1:%d/small" % (path, h2port), conns, duration)
                 script = (WORK / extra) if extra else None
                 url = "http://127.0.0.1:%d%s" % (port, path)
                 return lambda: run_wrk(url, conns, duration, script)
