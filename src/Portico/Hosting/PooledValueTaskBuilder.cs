@@ -168,6 +168,9 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     [ThreadStatic]
     private static int t_count;
 
+    // Boxes given back on another thread than the one that rents (HTTP/2) or beyond PerThread.
+    private static readonly SharedStack<PooledBox<TResult, TStateMachine>> s_shared = new(1024);
+
     private static readonly ContextCallback s_run = static box => ((PooledBox<TResult, TStateMachine>)box!).StateMachine.MoveNext();
 
     public TStateMachine StateMachine = default!;
@@ -186,7 +189,7 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
             return box;
         }
 
-        return new PooledBox<TResult, TStateMachine>();
+        return s_shared.Pop() ?? new PooledBox<TResult, TStateMachine>();
     }
 
     private void MoveNext()
@@ -211,6 +214,10 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
         if (t_count < pool.Length)
         {
             pool[t_count++] = this;
+        }
+        else
+        {
+            s_shared.Push(this);
         }
     }
 }

@@ -281,12 +281,15 @@ internal static class RequestContextPool
     [ThreadStatic]
     private static int t_count;
 
+    // Contexts that end on another thread than the one that took them (HTTP/2), or beyond PerThread.
+    private static readonly SharedStack<RequestContext> Shared = new(1024);
+
     public static RequestContext? Take()
     {
         var items = t_items;
         if (items is null || t_count == 0)
         {
-            return null;
+            return Shared.Pop();
         }
 
         var r = items[--t_count];
@@ -300,6 +303,10 @@ internal static class RequestContextPool
         if (t_count < items.Length)
         {
             items[t_count++] = r;
+        }
+        else
+        {
+            Shared.Push(r);
         }
     }
 }

@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http.Features;
 using Portico.ClientSide;
 using Portico.Config.Syntax;
+using Portico.Hosting;
 
 namespace Portico.Upstreams.Transport.Http1;
 
@@ -229,8 +230,8 @@ public sealed class Http1Connection
         finally
         {
             var unregistered = !clientToken.CanBeCanceled || registration.Unregister();
-            ArrayPool<byte>.Shared.Return(_in);
-            ArrayPool<byte>.Shared.Return(_out);
+            BufferPool.Return(_in);
+            BufferPool.Return(_out);
             _in = [];
             _out = [];
             _request = null!;
@@ -266,9 +267,9 @@ public sealed class Http1Connection
             return;
         }
 
-        var bigger = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        var bigger = BufferPool.Rent(ReadBufferSize);
         _in.AsSpan(start, filled - start).CopyTo(bigger);
-        ArrayPool<byte>.Shared.Return(_in);
+        BufferPool.Return(_in);
         _in = bigger;
         filled -= start;
         start = 0;
@@ -279,8 +280,8 @@ public sealed class Http1Connection
     {
         if (_out.Length < WriteBufferSize)
         {
-            ArrayPool<byte>.Shared.Return(_out);
-            _out = ArrayPool<byte>.Shared.Rent(WriteBufferSize);
+            BufferPool.Return(_out);
+            _out = BufferPool.Rent(WriteBufferSize);
         }
     }
 
@@ -288,8 +289,8 @@ public sealed class Http1Connection
     {
         _request = request;
         Requests++;
-        _in = ArrayPool<byte>.Shared.Rent(Math.Max(HeadReadSize, _pool.MaxHeaderBytes + 1));
-        _out = ArrayPool<byte>.Shared.Rent(HeadWriteSize);
+        _in = BufferPool.Rent(Math.Max(HeadReadSize, _pool.MaxHeaderBytes + 1));
+        _out = BufferPool.Rent(HeadWriteSize);
         _readTimeout = Timer(request.Timeouts.Read);
         _sendTimeout = Timer(request.Timeouts.Send);
         _clientAborted = false;
@@ -1226,8 +1227,8 @@ public sealed class Http1Connection
         long inMemory = body is not null && request.BodyLength is { } bl and > 0 and <= CoalesceLimit && (body.GetType() == typeof(MemoryStream) || body is ClientBody.CopySlice) ? bl : 0;
         if (_out.Length < size + inMemory)
         {
-            ArrayPool<byte>.Shared.Return(_out);
-            _out = ArrayPool<byte>.Shared.Rent((int)Math.Max(size + inMemory, WriteBufferSize));
+            BufferPool.Return(_out);
+            _out = BufferPool.Rent((int)Math.Max(size + inMemory, WriteBufferSize));
         }
 
         var span = _out.AsSpan();
