@@ -461,7 +461,11 @@ def counters_tool():
     return shutil.which("dotnet-counters")
 
 
-def allocations_per_request(proc, url, conns, seconds):
+# Scenarios whose allocations per request are measured (JIT build only).
+ALLOC_SCENARIOS = ("small_get_16", "small_get_128", "h2c_16")
+
+
+def allocations_per_request(proc, load):
     """Bytes the .NET heap allocated per request over a separate run (the runtime's own counter, read by
     dotnet-counters every second on the load CPU), so the timed repetitions are not disturbed."""
     tool = counters_tool()
@@ -476,7 +480,7 @@ def allocations_per_request(proc, url, conns, seconds):
     time.sleep(3)
     # Only the rates reported while the load runs count: mark the window by wall clock.
     t0 = datetime.datetime.now()
-    r = run_wrk(url, conns, seconds)
+    r = load()
     t1 = datetime.datetime.now()
     time.sleep(1.5)
     c.send_signal(signal.SIGINT)
@@ -607,8 +611,8 @@ def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, result
                 r = median(rs)
                 r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
                 # dotnet-counters attaches to the JIT build (Native AOT has no diagnostics port).
-                if proxy in ("portico", "portico-dispatch", "portico-yarp") and name == "small_get_16" and not quick:
-                    r["alloc_bytes_per_req"] = allocations_per_request(proc, "http://127.0.0.1:%d%s" % (proc.port, path), conns, duration)
+                if proxy in ("portico", "portico-dispatch", "portico-yarp") and name in ALLOC_SCENARIOS and not quick:
+                    r["alloc_bytes_per_req"] = allocations_per_request(proc, scenario_fn(proxy, proc, kind, path, conns, extra, duration))
                     log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
                 results.setdefault(name, {})[proxy] = r
                 log("%-12s %-14s %9.0f req/s %8.1f MiB/s p99 %s ms cpu %s us/req errors %d (runs %s)"
@@ -706,10 +710,11 @@ def render_markdown(meta, results):
                 "-" if r.get("upstream_conns") is None else r["upstream_conns"], fmt(r.get("kib_per_conn"), 2),
                 ratio(r["rps"], ng), ratio(r["rps"], ha)))
         lines.append("")
-    allocs = [(p, r["alloc_bytes_per_req"]) for p, r in results.get("small_get_16", {}).items() if r.get("alloc_bytes_per_req")]
+    allocs = [(p, name, r["alloc_bytes_per_req"]) for name in ALLOC_SCENARIOS
+              for p, r in results.get(name, {}).items() if r.get("alloc_bytes_per_req")]
     if allocs:
-        lines += ["## allocations (small GET, 16 connections)", "", "| proxy | bytes allocated per request |", "|---|---:|"]
-        lines += ["| %s | %.0f |" % a for a in allocs] + [""]
+        lines += ["## allocations", "", "| proxy | scenario | bytes allocated per request |", "|---|---|---:|"]
+        lines += ["| %s | %s | %.0f |" % a for a in allocs] + [""]
     if "_startup" in results:
         lines += ["## start-up", "", "| proxy | ready (s) | first-second req/s |", "|---|---:|---:|"]
         for proxy, r in results["_startup"].items():
