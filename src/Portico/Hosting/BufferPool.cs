@@ -4,7 +4,7 @@ namespace Portico.Hosting;
 
 /// <summary>
 /// Byte buffers of the upstream transport (4, 16, 32 and 64 KiB: head and body buffers): a small stack per
-/// thread and size (16 head buffers, 2 body buffers: at most 576 KiB a thread, never trimmed), then a
+/// thread and size (32 head buffers, 2 body buffers: at most 832 KiB a thread, never trimmed), then a
 /// <see cref="SharedStack{T}"/> per size holding up to 32 MiB of it. Other sizes go to
 /// <see cref="ArrayPool{T}.Shared"/>. The runtime's shared array pool keeps one array a size per thread and
 /// 32 per core, which a proxy with more exchanges in flight than that outruns on every request.
@@ -13,7 +13,7 @@ public static class BufferPool
 {
     private const int SharedBytes = 32 * 1024 * 1024;
     private static readonly int[] Sizes = [4 * 1024, 16 * 1024, 32 * 1024, 64 * 1024];
-    private static readonly int[] PerThread = [16, 16, 2, 2];
+    private static readonly int[] PerThread = [32, 32, 2, 2];
     private static readonly SharedStack<byte[]>[] Shared = [.. Sizes.Select(s => new SharedStack<byte[]>(Math.Min(2048, SharedBytes / s)))];
 
     [ThreadStatic]
