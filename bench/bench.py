@@ -527,7 +527,7 @@ def median(runs):
     return med
 
 
-def scenario_fn(proxy, proc, kind, path, conns, extra, duration):
+def scenario_fn(proc, kind, path, conns, extra, duration):
     """The load of one scenario against one proxy (None: the scenario does not apply to it)."""
     port = ORIGIN_PORT if proc is None else proc.port
     if kind == "h2load":
@@ -576,7 +576,7 @@ def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, result
                 # HTTP/2) is warmed up on its own first: under load on one core the JIT build needs about
                 # 40 s to finish tiering new code, and the first repetitions would measure that instead.
                 for proxy, proc in procs.items():
-                    fn = scenario_fn(proxy, proc, kind, path, conns, extra, warmup // 2)
+                    fn = scenario_fn(proc, kind, path, conns, extra, warmup // 2)
                     if fn and proc:
                         fn()
                 log("%-14s warmed up %ds on every proxy" % (name, warmup // 2))
@@ -603,7 +603,7 @@ def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, result
             runs = {}
             for _ in range(reps):
                 for proxy, proc in procs.items():
-                    fn = scenario_fn(proxy, proc, kind, path, conns, extra, duration)
+                    fn = scenario_fn(proc, kind, path, conns, extra, duration)
                     if fn:
                         runs.setdefault(proxy, []).append(one_run(proc, fn))
             for proxy, rs in runs.items():
@@ -612,7 +612,7 @@ def run_group(kinds, scenarios, root, tls, warmup, duration, reps, quick, result
                 r["peak_rss_mib"] = (proc.peak_rss_kib() / 1024) if proc else None
                 # dotnet-counters attaches to the JIT build (Native AOT has no diagnostics port).
                 if proxy in ("portico", "portico-dispatch", "portico-yarp") and name in ALLOC_SCENARIOS and not quick:
-                    r["alloc_bytes_per_req"] = allocations_per_request(proc, scenario_fn(proxy, proc, kind, path, conns, extra, duration))
+                    r["alloc_bytes_per_req"] = allocations_per_request(proc, scenario_fn(proc, kind, path, conns, extra, duration))
                     log("%-12s %-14s allocations %s B/req" % (proxy, name, fmt(r["alloc_bytes_per_req"], 0)))
                 results.setdefault(name, {})[proxy] = r
                 log("%-12s %-14s %9.0f req/s %8.1f MiB/s p99 %s ms cpu %s us/req errors %d (runs %s)"

@@ -17,10 +17,7 @@ public static class BufferPool
     private static readonly SharedStack<byte[]>[] Shared = [.. Sizes.Select(s => new SharedStack<byte[]>(Math.Min(2048, SharedBytes / s)))];
 
     [ThreadStatic]
-    private static byte[]?[][]? t_local;
-
-    [ThreadStatic]
-    private static int[]? t_count;
+    private static ThreadStack<byte[]>[]? t_local;
 
     /// <summary>A buffer of at least <paramref name="minimum"/> bytes; its contents are not cleared.</summary>
     public static byte[] Rent(int minimum)
@@ -32,18 +29,7 @@ public static class BufferPool
         }
 
         var local = t_local;
-        if (local is not null)
-        {
-            ref var n = ref t_count![c];
-            if (n > 0)
-            {
-                var a = local[c][--n]!;
-                local[c][n] = null;
-                return a;
-            }
-        }
-
-        return Shared[c].Pop() ?? GC.AllocateUninitializedArray<byte>(Sizes[c]);
+        return (local is null ? null : local[c].Pop()) ?? Shared[c].Pop() ?? GC.AllocateUninitializedArray<byte>(Sizes[c]);
     }
 
     public static void Return(byte[] array)
@@ -59,26 +45,11 @@ public static class BufferPool
             return;
         }
 
-        var local = t_local;
-        if (local is null)
+        var local = t_local ??= new ThreadStack<byte[]>[Sizes.Length];
+        if (!local[c].Push(array, PerThread[c]))
         {
-            local = t_local = new byte[]?[Sizes.Length][];
-            for (var i = 0; i < local.Length; i++)
-            {
-                local[i] = new byte[PerThread[i]][];
-            }
-
-            t_count = new int[Sizes.Length];
+            Shared[c].Push(array);
         }
-
-        ref var n = ref t_count![c];
-        if (n < PerThread[c])
-        {
-            local[c][n++] = array;
-            return;
-        }
-
-        Shared[c].Push(array);
     }
 
     private static int ClassFor(int minimum)

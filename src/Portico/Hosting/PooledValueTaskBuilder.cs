@@ -163,10 +163,7 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     private const int PerThread = 512;
 
     [ThreadStatic]
-    private static PooledBox<TResult, TStateMachine>?[]? t_pool;
-
-    [ThreadStatic]
-    private static int t_count;
+    private static ThreadStack<PooledBox<TResult, TStateMachine>> t_pool;
 
     // Boxes given back on another thread than the one that rents (HTTP/2) or beyond PerThread.
     private static readonly SharedStack<PooledBox<TResult, TStateMachine>> s_shared = new(1024);
@@ -181,15 +178,7 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
 
     internal static PooledBox<TResult, TStateMachine> Rent()
     {
-        var pool = t_pool;
-        if (pool is not null && t_count > 0)
-        {
-            var box = pool[--t_count]!;
-            pool[t_count] = null;
-            return box;
-        }
-
-        return s_shared.Pop() ?? new PooledBox<TResult, TStateMachine>();
+        return t_pool.Pop() ?? s_shared.Pop() ?? new PooledBox<TResult, TStateMachine>();
     }
 
     private void MoveNext()
@@ -210,12 +199,7 @@ public sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
         StateMachine = default!;
         Context = null;
         ResetCore();
-        var pool = t_pool ??= new PooledBox<TResult, TStateMachine>?[PerThread];
-        if (t_count < pool.Length)
-        {
-            pool[t_count++] = this;
-        }
-        else
+        if (!t_pool.Push(this, PerThread))
         {
             s_shared.Push(this);
         }

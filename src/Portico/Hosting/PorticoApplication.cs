@@ -276,35 +276,16 @@ internal static class RequestContextPool
     private const int PerThread = 64;
 
     [ThreadStatic]
-    private static RequestContext[]? t_items;
-
-    [ThreadStatic]
-    private static int t_count;
+    private static ThreadStack<RequestContext> t_items;
 
     // Contexts that end on another thread than the one that took them (HTTP/2), or beyond PerThread.
     private static readonly SharedStack<RequestContext> Shared = new(1024);
 
-    public static RequestContext? Take()
-    {
-        var items = t_items;
-        if (items is null || t_count == 0)
-        {
-            return Shared.Pop();
-        }
-
-        var r = items[--t_count];
-        items[t_count] = null!;
-        return r;
-    }
+    public static RequestContext? Take() => t_items.Pop() ?? Shared.Pop();
 
     public static void Return(RequestContext r)
     {
-        var items = t_items ??= new RequestContext[PerThread];
-        if (t_count < items.Length)
-        {
-            items[t_count++] = r;
-        }
-        else
+        if (!t_items.Push(r, PerThread))
         {
             Shared.Push(r);
         }

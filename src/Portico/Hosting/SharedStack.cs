@@ -84,6 +84,41 @@ public sealed class SharedStack<T> : PoolTrimmer.ITrimmable where T : class
     }
 }
 
+/// <summary>
+/// A thread's own tier of a pool, kept in a <c>[ThreadStatic]</c> field (no lock): a stack of up to the
+/// capacity given on the first push. A struct, so calls on the field change the thread's own copy.
+/// </summary>
+public struct ThreadStack<T> where T : class
+{
+    private T?[]? _items;
+    private int _count;
+
+    public T? Pop()
+    {
+        if (_count == 0)
+        {
+            return null;
+        }
+
+        var item = _items![--_count];
+        _items[_count] = null;
+        return item;
+    }
+
+    /// <summary>False when the stack is full: the caller gives the object to the shared tier.</summary>
+    public bool Push(T item, int capacity)
+    {
+        var items = _items ??= new T?[capacity];
+        if (_count == items.Length)
+        {
+            return false;
+        }
+
+        items[_count++] = item;
+        return true;
+    }
+}
+
 /// <summary>Trims every registered shared stack on one timer.</summary>
 public static class PoolTrimmer
 {

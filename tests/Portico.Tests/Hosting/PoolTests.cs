@@ -89,6 +89,30 @@ public class BufferPoolTests
     }
 
     [Fact]
+    public void AThreadsOwnBuffersComeBackOnceEach_LastFirst()
+    {
+        // On a new thread nothing else touches its stack: three given back are the next three taken, each once.
+        RunOnNewThread(() =>
+        {
+            var given = new[] { BufferPool.Rent(4096), BufferPool.Rent(4096), BufferPool.Rent(4096) };
+            foreach (var a in given)
+            {
+                BufferPool.Return(a);
+            }
+
+            var taken = new[] { BufferPool.Rent(4096), BufferPool.Rent(4096), BufferPool.Rent(4096) };
+            // The same arrays (xunit's Equal would compare byte[] by content).
+            Assert.Same(given[2], taken[0]);
+            Assert.Same(given[1], taken[1]);
+            Assert.Same(given[0], taken[2]);
+            foreach (var a in taken)
+            {
+                BufferPool.Return(a);
+            }
+        });
+    }
+
+    [Fact]
     public void ABurstLargerThanAThreadKeepsIsReused_OnAnotherThreadToo()
     {
         // 200 buffers in flight at once (more than the 32 a thread keeps), given back on one thread and taken
