@@ -11,7 +11,7 @@ namespace Portico.Hosting;
 /// Every <see cref="PoolTrimmer.Interval"/> the stack gives back to the GC what stayed unused the whole
 /// interval (its low-water mark), oldest first, so a burst does not hold memory for ever.
 /// </summary>
-public sealed class SharedStack<T> : PoolTrimmer.ITrimmable where T : class
+public sealed class SharedStack<T> : PoolTrimmer.ITrimmable, IDisposable where T : class
 {
     private readonly Lock _gate = new();
     private readonly T?[] _items;
@@ -63,6 +63,18 @@ public sealed class SharedStack<T> : PoolTrimmer.ITrimmable where T : class
 
             _items[_count++] = item;
             return true;
+        }
+    }
+
+    /// <summary>Drops every object and leaves the trimmer's list (a pool that ends with its owner).</summary>
+    public void Dispose()
+    {
+        PoolTrimmer.Unregister(this);
+        lock (_gate)
+        {
+            Array.Clear(_items, 0, _count);
+            _count = 0;
+            _low = 0;
         }
     }
 
@@ -139,6 +151,14 @@ public static class PoolTrimmer
         {
             Stacks.Add(stack);
             _timer ??= new Timer(static _ => TrimAll(), null, Interval, Interval);
+        }
+    }
+
+    internal static void Unregister(ITrimmable stack)
+    {
+        lock (Gate)
+        {
+            Stacks.Remove(stack);
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using Portico.Hosting;
 using Xunit;
 
@@ -173,5 +175,55 @@ public class BufferPoolTests
         {
             throw error;
         }
+    }
+}
+
+public class LargeBlockMemoryPoolTests
+{
+    [Fact]
+    public void TheBlockGivenBackLastServesNext()
+    {
+        using var pool = new LargeBlockMemoryPool(8, trimmed: false);
+        var a = pool.Rent();
+        var b = pool.Rent();
+        var c = pool.Rent();
+        var arrayOf = (IMemoryOwner<byte> o) => MemoryMarshal.TryGetArray<byte>(o.Memory, out var s) ? s.Array : null;
+        var (aa, bb) = (arrayOf(a), arrayOf(b));
+        a.Dispose();
+        b.Dispose();
+        // A queue would hand out a's block first: the coldest one.
+        Assert.Same(bb, arrayOf(pool.Rent()));
+        Assert.Same(aa, arrayOf(pool.Rent()));
+        Assert.Equal(LargeBlockMemoryPool.BlockSize, c.Memory.Length);
+    }
+
+    [Fact]
+    public void BlocksUnusedForAWholeInterval_GoBackToTheGc_AndTheCapHolds()
+    {
+        using var pool = new LargeBlockMemoryPool(4, trimmed: false);
+        var burst = Enumerable.Range(0, 6).Select(_ => pool.Rent()).ToArray();
+        foreach (var b in burst)
+        {
+            b.Dispose();
+        }
+
+        Assert.Equal(4, pool.FreeBlocks);
+        pool.Trim(); // the interval of the burst: nothing dropped yet
+        Assert.Equal(4, pool.FreeBlocks);
+        pool.Rent().Dispose(); // one block in use during the next interval: three stayed unused
+        pool.Trim();
+        Assert.Equal(1, pool.FreeBlocks);
+        pool.Trim();
+        Assert.Equal(0, pool.FreeBlocks);
+    }
+
+    [Fact]
+    public void ABlockGivenBackTwice_IsKeptOnce()
+    {
+        using var pool = new LargeBlockMemoryPool(8, trimmed: false);
+        var a = pool.Rent();
+        a.Dispose();
+        a.Dispose();
+        Assert.Equal(1, pool.FreeBlocks);
     }
 }
