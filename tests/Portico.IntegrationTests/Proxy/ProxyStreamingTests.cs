@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -97,17 +98,22 @@ public sealed class ProxyStreamingTests
                 proxy_http_version 1.1;
                 proxy_set_header Upgrade $http_upgrade;
                 proxy_set_header Connection "upgrade";
-                proxy_read_timeout 1s;
+                proxy_read_timeout 3s;
             }
             """));
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{portico.Port}/ws"), CancellationToken.None);
-        // Activity more often than the timeout keeps it open past the timeout in total...
-        for (var i = 0; i < 8; i++)
+        // Activity more often than the timeout keeps it open past the timeout in total (3.6 s and more)...
+        // The timeout leaves each exchange 2.7 s: with 1 s, a first echo that waited for the JIT on a
+        // loaded CI machine was cut (seen once in four runs of the whole suite).
+        var open = Stopwatch.StartNew();
+        for (var i = 0; i < 12; i++)
         {
             Assert.Equal($"echo:{i}", await EchoAsync(ws, i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            await Task.Delay(200);
+            await Task.Delay(300);
         }
+
+        Assert.True(open.Elapsed > TimeSpan.FromSeconds(3), "the activity did not outlast the timeout");
 
         // ...and an idle connection is closed.
         var buffer = new byte[64];
