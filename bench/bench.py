@@ -641,7 +641,7 @@ def main():
         scenarios = [s for s in scenarios if s[0] in ("small_get_16", "small_get_128", "post_64k", "get_1m", "return_200_16")]
     proxies = [p for p in args.proxies.split(",") if p]
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
     out_dir = RESULTS / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     root = WORK / "run"
@@ -674,10 +674,13 @@ def main():
     md = render_markdown(meta, results)
     (out_dir / "results.md").write_text(md)
     chart(out_dir, results)
-    latest = RESULTS / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(stamp)
+    # A quick run (5 s of warm-up: the JIT build is still tiering) is a smoke test, not a measurement:
+    # "latest" keeps pointing at the newest full run.
+    if not quick:
+        latest = RESULTS / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(stamp)
     print(md)
 
 
