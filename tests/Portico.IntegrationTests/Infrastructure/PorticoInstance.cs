@@ -58,6 +58,21 @@ public sealed class PorticoInstance : IAsyncDisposable
     /// <summary>Starts Portico with a whole configuration file; throws with the diagnostics if it does not start.</summary>
     public static async Task<PorticoInstance> StartAsync(string config, int? port = null)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(config, port);
+            }
+            catch (InvalidOperationException e) when (port is null && attempt < 3 && e.Message.Contains("(98: Address already in use)", StringComparison.Ordinal))
+            {
+                // Another process took the free port between the check and the bind: take another one.
+            }
+        }
+    }
+
+    private static async Task<PorticoInstance> StartOnceAsync(string config, int? port)
+    {
         var dir = new TempDir();
         Directory.CreateDirectory(dir.File("logs"));
         Directory.CreateDirectory(dir.File("conf"));

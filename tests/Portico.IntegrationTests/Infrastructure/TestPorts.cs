@@ -3,11 +3,31 @@ using System.Net.Sockets;
 
 namespace Portico.IntegrationTests.Infrastructure;
 
-/// <summary>Free loopback ports for tests (bind to 0, read the port, release it).</summary>
+/// <summary>
+/// Free loopback ports for tests: checked free, then released for the server under test to bind. They are
+/// taken below the kernel's ephemeral range (ip_local_port_range, 32768 and up by default): a port in that
+/// range can be given to any outgoing connection between the check and the bind, which made a test fail
+/// with "Address already in use" once under load.
+/// </summary>
 public static class TestPorts
 {
-    private static int s_next = 20000 + (Environment.ProcessId % 2000) * 10;
+    private const int First = 10000;
+    private static readonly int End = EphemeralStart();
+    private static int s_next = First + (Environment.ProcessId % ((End - First) / 10)) * 10;
     private static readonly object Gate = new();
+
+    private static int EphemeralStart()
+    {
+        try
+        {
+            var low = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[0], System.Globalization.CultureInfo.InvariantCulture);
+            return low > First + 2000 ? low : 32768;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 32768;
+        }
+    }
 
     public static int GetFree()
     {
@@ -16,9 +36,9 @@ public static class TestPorts
             for (var attempt = 0; attempt < 2000; attempt++)
             {
                 var port = s_next++;
-                if (s_next > 60000)
+                if (s_next >= End)
                 {
-                    s_next = 20000;
+                    s_next = First;
                 }
 
                 if (IsFree(port))
