@@ -11,8 +11,8 @@ stops tiering (bench/README.md), hence the default warm-up.
     python3 bench/ab.py --b bench/work/portico-aot --warmup 30 --pairs 4
 
 Needs what bench/run.sh installs (nginx as the origin, wrk) and a published build (bench/run.sh makes
-bench/work/portico-jit). CPU per request is the whole proxy core's busy time (user, system and the
-network stack's softirq time, which the process's own counters leave out) divided by the requests.
+bench/work/portico-jit). CPU per request is the proxy core's busy time (/proc/stat: user, system,
+softirq) divided by the requests; with the core saturated that is also the process's utime + stime.
 """
 import argparse
 import pathlib
