@@ -82,16 +82,8 @@ def main():
         raise SystemExit("A and B are the same: give --b or an environment")
 
     bench.raise_fd_limit()
-    root = bench.WORK / "ab"
-    root.mkdir(parents=True, exist_ok=True)
-    bench.make_files(bench.WORK)
-    files = root / "files"
-    if not files.exists():
-        files.symlink_to(bench.WORK / "files")
+    root, _, origin = bench.start_origin(bench.WORK / "ab")
     script = (bench.WORK / "post64k.lua") if args.path == "/post" else None
-    (root / "origin.conf").write_text(bench.origin_conf(root))
-    origin = bench.Proc("origin", [bench.which("nginx"), "-p", str(root), "-c", str(root / "origin.conf")],
-                        bench.ORIGIN_CPU, port=bench.ORIGIN_PORT)
     sides = {"A": (args.a, env_pairs(args.env_a)), "B": (b_folder, env_pairs(args.env_b))}
     results = {"A": [], "B": []}
     try:

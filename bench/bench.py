@@ -453,6 +453,18 @@ def make_files(root):
     return (str(cert), str(key))
 
 
+def start_origin(root):
+    """A fresh run directory (the bench's files linked in) and the origin nginx on its CPU; (root, tls, origin)."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    tls = make_files(WORK)
+    (root / "files").symlink_to(WORK / "files")
+    (root / "origin.conf").write_text(origin_conf(root))
+    origin = Proc("origin", [which("nginx"), "-p", str(root), "-c", str(root / "origin.conf")], ORIGIN_CPU, port=ORIGIN_PORT)
+    return root, tls, origin
+
+
 def counters_tool():
     """dotnet-counters, when installed (run.sh installs it into bench/work/tools)."""
     for c in (WORK / "tools" / "dotnet-counters", pathlib.Path.home() / ".dotnet" / "tools" / "dotnet-counters"):
@@ -644,14 +656,7 @@ def main():
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
     out_dir = RESULTS / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
-    root = WORK / "run"
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    tls = make_files(WORK)
-    (root / "files").symlink_to(WORK / "files")
-    (root / "origin.conf").write_text(origin_conf(root))
-    origin = Proc("origin", [which("nginx"), "-p", str(root), "-c", str(root / "origin.conf")], ORIGIN_CPU, port=ORIGIN_PORT)
+    root, tls, origin = start_origin(WORK / "run")
     log("origin nginx on cpu %s, proxies on cpu %s, load on cpu %s; warm-up %ds, %d x %ds per scenario, repetitions interleaved"
         % (ORIGIN_CPU, PROXY_CPU, LOAD_CPU, warmup, reps, duration))
 
