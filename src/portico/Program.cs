@@ -37,6 +37,12 @@ public static class Program
             return 0;
         }
 
+        if (!options.Test && !options.Dump && options.Signal is null)
+        {
+            // Before anything is opened: on one CPU this may start the process again (docs/operations.md).
+            HotPath.RestartForSingleCpuTiering();
+        }
+
         var hostOptions = new HostOptions
         {
             Prefix = options.Prefix ?? DefaultPrefix,

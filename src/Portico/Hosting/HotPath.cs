@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Portico.Hosting;
 
 /// <summary>
@@ -6,8 +9,11 @@ namespace Portico.Hosting;
 /// variables exist for A/B measurements (bench's "portico-dispatch" row) and for diagnosing a suspected
 /// blocking call on the request path.
 /// </summary>
-public static class HotPath
+public static partial class HotPath
 {
+    /// <summary>The runtime setting <see cref="RestartForSingleCpuTiering"/> adds.</summary>
+    public const string TieringMultiplierVariable = "DOTNET_TC_DelaySingleProcMultiplier";
+
     /// <summary>PORTICO_INLINE_SCHEDULING=0 turns inline scheduling off.</summary>
     public static bool InlineScheduling { get; } = Environment.GetEnvironmentVariable("PORTICO_INLINE_SCHEDULING") != "0";
 
@@ -26,4 +32,114 @@ public static class HotPath
             Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
         }
     }
+
+    /// <summary>
+    /// On one CPU (a process pinned to one core, or a container limited to one) .NET waits ten times longer
+    /// (one second instead of 100 ms, restarted by every newly called method) before it promotes hot methods
+    /// to optimized code. Measured under load (bench/README.md), that keeps Portico at a third to a half of its
+    /// speed for about 40 s after every start, against 5–10 s with the multiplier at 1. The runtime reads the
+    /// setting from the environment only, when it starts; so on one CPU Portico starts itself again, once, in
+    /// the same process (execve: the same PID, arguments and open descriptors) with
+    /// DOTNET_TC_DelaySingleProcMultiplier=1 added. Setting that variable yourself (any value) keeps your
+    /// value and skips the restart; Native AOT builds have no tiers and never restart. Returns only when no
+    /// restart happened.
+    /// </summary>
+    public static void RestartForSingleCpuTiering()
+    {
+        if (!OperatingSystem.IsLinux() || !RuntimeFeature.IsDynamicCodeSupported || Environment.ProcessorCount != 1
+            || Environment.GetEnvironmentVariable(TieringMultiplierVariable) is not null
+            || Environment.GetEnvironmentVariable("COMPlus_TC_DelaySingleProcMultiplier") is not null
+            || Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") == "0")
+        {
+            return;
+        }
+
+        byte[] cmdline, environ;
+        try
+        {
+            cmdline = File.ReadAllBytes("/proc/self/cmdline");
+            environ = File.ReadAllBytes("/proc/self/environ");
+        }
+        catch (IOException)
+        {
+            return;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        var argv = SplitNul(cmdline);
+        if (argv.Count == 0)
+        {
+            return;
+        }
+
+        var env = SplitNul(environ);
+        env.Add(System.Text.Encoding.ASCII.GetBytes(TieringMultiplierVariable + "=1"));
+        var allocated = new List<nint>();
+        try
+        {
+            var path = Native("/proc/self/exe"u8, allocated);
+            var args = new nint[argv.Count + 1];
+            for (var i = 0; i < argv.Count; i++)
+            {
+                args[i] = Native(argv[i], allocated);
+            }
+
+            var envp = new nint[env.Count + 1];
+            for (var i = 0; i < env.Count; i++)
+            {
+                envp[i] = Native(env[i], allocated);
+            }
+
+            // Returns only on failure; Portico then goes on in this process with the runtime's default.
+            Execve(path, args, envp);
+        }
+        finally
+        {
+            foreach (var p in allocated)
+            {
+                Marshal.FreeHGlobal(p);
+            }
+        }
+    }
+
+    private static List<byte[]> SplitNul(byte[] data)
+    {
+        var parts = new List<byte[]>();
+        var start = 0;
+        for (var i = 0; i < data.Length; i++)
+        {
+            if (data[i] == 0)
+            {
+                parts.Add(data[start..i]);
+                start = i + 1;
+            }
+        }
+
+        if (start < data.Length)
+        {
+            parts.Add(data[start..]);
+        }
+
+        return parts;
+    }
+
+    private static nint Native(ReadOnlySpan<byte> text, List<nint> allocated)
+    {
+        var p = Marshal.AllocHGlobal(text.Length + 1);
+        allocated.Add(p);
+        unsafe
+        {
+            var target = new Span<byte>((void*)p, text.Length + 1);
+            text.CopyTo(target);
+            target[text.Length] = 0;
+        }
+
+        return p;
+    }
+
+    [LibraryImport("libc", EntryPoint = "execve", SetLastError = true)]
+    private static partial int Execve(nint path, nint[] argv, nint[] envp);
 }

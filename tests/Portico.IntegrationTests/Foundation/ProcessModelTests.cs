@@ -31,6 +31,53 @@ public class ProcessModelTests
         Assert.Matches(@"^Max open files\s+4321\s+4321\s+files", line);
     }
 
+    /// <summary>
+    /// On one CPU the runtime delays tiering tenfold unless DOTNET_TC_DelaySingleProcMultiplier is set, and reads it
+    /// only at start: Portico starts itself again in the same process with it at 1 (same PID, same arguments).
+    /// </summary>
+    [Theory]
+    [InlineData("1", null, "1")] // one CPU: restarted with the multiplier at 1
+    [InlineData("1", "10", "10")] // the operator's own value is kept
+    [InlineData("2", null, null)] // more than one CPU: nothing changes
+    public async Task OnOneCpuTheRuntimeTiersUpWithoutTheSingleCpuDelay(string cpus, string? own, string? expected)
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.File("logs"));
+        var port = TestPorts.GetFree();
+        var conf = dir.Write("conf/portico.conf", $$"""
+            events {}
+            http { server { listen 127.0.0.1:{{port}}; return 200 served; } }
+            """);
+        var environment = new Dictionary<string, string?>
+        {
+            ["DOTNET_PROCESSOR_COUNT"] = cpus,
+            ["DOTNET_TC_DelaySingleProcMultiplier"] = own,
+            ["COMPlus_TC_DelaySingleProcMultiplier"] = null,
+        };
+        using var process = PorticoProcess.Start(environment, "-p", dir.Path, "-c", conf);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!File.Exists(dir.File("logs/portico.pid")))
+        {
+            Assert.True(DateTime.UtcNow < deadline && !process.HasExited, process.Output);
+            await Task.Delay(20);
+        }
+
+        var answer = await RawHttp.SendAsync(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.EndsWith("served", answer, StringComparison.Ordinal);
+
+        // The process that answers is the one started (the PID tools and the pid file know), with its arguments.
+        Assert.Equal(process.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), (await File.ReadAllTextAsync(dir.File("logs/portico.pid"))).Trim());
+        var argv = (await File.ReadAllTextAsync($"/proc/{process.Pid}/cmdline")).TrimEnd('\0').Split('\0');
+        Assert.Equal([PorticoProcess.DllPath, "-p", dir.Path, "-c", conf], argv[1..]);
+
+        var values = (await File.ReadAllTextAsync($"/proc/{process.Pid}/environ")).Split('\0')
+            .Where(v => v.StartsWith("DOTNET_TC_DelaySingleProcMultiplier=", StringComparison.Ordinal))
+            .Select(v => v["DOTNET_TC_DelaySingleProcMultiplier=".Length..])
+            .ToArray();
+        Assert.Equal(expected is null ? [] : [expected], values);
+    }
+
     [Fact]
     public async Task WorkerConnectionsLimitsConcurrentClients()
     {

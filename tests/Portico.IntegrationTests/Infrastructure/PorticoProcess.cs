@@ -51,7 +51,10 @@ public sealed class PorticoProcess : IDisposable
     /// <summary>The portico.dll beside the tests (the CLI project is referenced, so it is copied here).</summary>
     public static string DllPath => Path.Combine(AppContext.BaseDirectory, "portico.dll");
 
-    public static PorticoProcess Start(params string[] args)
+    public static PorticoProcess Start(params string[] args) => Start(new Dictionary<string, string?>(), args);
+
+    /// <summary>Starts portico with these environment variables set (a null value removes one).</summary>
+    public static PorticoProcess Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -63,6 +66,18 @@ public sealed class PorticoProcess : IDisposable
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            if (value is null)
+            {
+                psi.Environment.Remove(name);
+            }
+            else
+            {
+                psi.Environment[name] = value;
+            }
         }
 
         return new PorticoProcess(Process.Start(psi)!);
