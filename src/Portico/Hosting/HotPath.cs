@@ -93,6 +93,11 @@ public static partial class HotPath
                 envp[i] = Native(env[i], allocated);
             }
 
+            // The runtime's diagnostics port (dotnet-counters, dotnet-trace) is a socket file named after the
+            // PID and the process's start time, both of which the new image keeps: it could not bind the name
+            // while this one's file is still there.
+            RemoveDiagnosticsSocket();
+
             // Returns only on failure; Portico then goes on in this process with the runtime's default.
             Execve(path, args, envp);
         }
@@ -102,6 +107,23 @@ public static partial class HotPath
             {
                 Marshal.FreeHGlobal(p);
             }
+        }
+    }
+
+    private static void RemoveDiagnosticsSocket()
+    {
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(Path.GetTempPath(), $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
+            {
+                File.Delete(file);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
         }
     }
 

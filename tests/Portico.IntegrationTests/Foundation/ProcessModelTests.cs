@@ -76,6 +76,14 @@ public class ProcessModelTests
             .Select(v => v["DOTNET_TC_DelaySingleProcMultiplier=".Length..])
             .ToArray();
         Assert.Equal(expected is null ? [] : [expected], values);
+
+        // The runtime's diagnostics port (dotnet-counters, dotnet-trace) answers in the restarted process too.
+        // Its name carries the PID and the process's start time (field 22 of /proc/PID/stat), both kept by execve.
+        var stat = await File.ReadAllTextAsync($"/proc/{process.Pid}/stat");
+        var startTime = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        var diagnosticsPort = Path.Combine(Path.GetTempPath(), $"dotnet-diagnostic-{process.Pid}-{startTime}-socket");
+        using var diagnostics = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await diagnostics.ConnectAsync(new UnixDomainSocketEndPoint(diagnosticsPort));
     }
 
     [Fact]
