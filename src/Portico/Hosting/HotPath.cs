@@ -5,7 +5,8 @@ namespace Portico.Hosting;
 
 /// <summary>
 /// The socket-level settings measured in bench/ (issue 8): inline scheduling of socket completions and of
-/// Kestrel's request processing, and 64 KiB transport blocks. Both are on by default; the environment
+/// Kestrel's request processing, and 64 KiB transport blocks; and, on one CPU, the runtime's tiering delay
+/// (<see cref="RestartForSingleCpuTiering"/>). The two socket settings are on by default; the environment
 /// variables exist for A/B measurements (bench's "portico-dispatch" row) and for diagnosing a suspected
 /// blocking call on the request path.
 /// </summary>
@@ -95,7 +96,8 @@ public static partial class HotPath
 
             // The runtime's diagnostics port (dotnet-counters, dotnet-trace) is a socket file named after the
             // PID and the process's start time, both of which the new image keeps: it could not bind the name
-            // while this one's file is still there.
+            // while this image's file is still there. (Should execve fail, this process goes on without that
+            // file, so without a diagnostics port; a moved file could not be cleaned up after a success.)
             RemoveDiagnosticsSocket();
 
             // Returns only on failure; Portico then goes on in this process with the runtime's default.
