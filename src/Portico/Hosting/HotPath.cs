@@ -40,7 +40,7 @@ public static partial class HotPath
     /// to optimized code. Measured under load (bench/README.md), that keeps Portico at a third to a half of its
     /// speed for about 40 s after every start, against 5–10 s with the multiplier at 1. The runtime reads the
     /// setting from the environment only, when it starts; so on one CPU Portico starts itself again, once, in
-    /// the same process (execve: the same PID, arguments and open descriptors) with
+    /// the same process (execve: the same PID, program, arguments and open descriptors) with
     /// DOTNET_TC_DelaySingleProcMultiplier=1 added. Setting that variable yourself (any value) keeps your
     /// value and skips the restart; Native AOT builds have no tiers and never restart. Returns only when no
     /// restart happened.
@@ -81,7 +81,7 @@ public static partial class HotPath
         var allocated = new List<nint>();
         try
         {
-            var path = Native("/proc/self/exe"u8, allocated);
+            var path = Native(System.Text.Encoding.UTF8.GetBytes(ProgramPath(argv[0])), allocated);
             var args = new nint[argv.Count + 1];
             for (var i = 0; i < argv.Count; i++)
             {
@@ -110,6 +110,33 @@ public static partial class HotPath
                 Marshal.FreeHGlobal(p);
             }
         }
+    }
+
+    /// <summary>
+    /// The program to execute again: the one running (/proc/self/exe, symbolic links resolved), by the path it
+    /// was started with when that names the same file, since the process's name (ps, pgrep, top) is that
+    /// path's last part.
+    /// </summary>
+    private static string ProgramPath(byte[] argv0)
+    {
+        var running = new FileInfo("/proc/self/exe").ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? "/proc/self/exe";
+        var started = System.Text.Encoding.UTF8.GetString(argv0);
+        try
+        {
+            if (started.Contains('/') && File.Exists(started)
+                && (new FileInfo(started).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(started)) == running)
+            {
+                return started;
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return running;
     }
 
     private static void RemoveDiagnosticsSocket()

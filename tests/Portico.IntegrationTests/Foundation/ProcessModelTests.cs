@@ -68,6 +68,8 @@ public class ProcessModelTests
 
         // The process that answers is the one started (the PID tools and the pid file know), with its arguments.
         Assert.Equal(process.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), (await File.ReadAllTextAsync(dir.File("logs/portico.pid"))).Trim());
+        // The process's name (ps, pgrep) is still that of the program started (the test starts "dotnet").
+        Assert.Equal("dotnet", (await File.ReadAllTextAsync($"/proc/{process.Pid}/comm")).Trim());
         var argv = (await File.ReadAllTextAsync($"/proc/{process.Pid}/cmdline")).TrimEnd('\0').Split('\0');
         Assert.Equal([PorticoProcess.DllPath, "-p", dir.Path, "-c", conf], argv[1..]);
 
