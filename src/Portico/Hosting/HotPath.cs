@@ -13,7 +13,7 @@ namespace Portico.Hosting;
 public static partial class HotPath
 {
     /// <summary>The runtime setting <see cref="RestartForSingleCpuTiering"/> adds.</summary>
-    public const string TieringMultiplierVariable = "DOTNET_TC_DelaySingleProcMultiplier";
+    private const string TieringMultiplierVariable = "DOTNET_TC_DelaySingleProcMultiplier";
 
     /// <summary>PORTICO_INLINE_SCHEDULING=0 turns inline scheduling off.</summary>
     public static bool InlineScheduling { get; } = Environment.GetEnvironmentVariable("PORTICO_INLINE_SCHEDULING") != "0";
