@@ -172,34 +172,32 @@ public sealed class PeerState
         failure != UpstreamFailure.None && (failure & ~(UpstreamFailure.Http403 | UpstreamFailure.Http404 | UpstreamFailure.NonIdempotent)) != 0;
 
     /// <summary>
-    /// Passive health (ngx_http_upstream_free_round_robin_peer): a failure counts towards max_fails and
-    /// restarts the window; a success after the window restarted clears the count. Returns true when this
-    /// failure made the peer unavailable ("upstream server temporarily disabled").
+    /// Passive health (ngx_http_upstream_free_round_robin_peer), a failed attempt: it counts towards max_fails
+    /// and restarts the window. Returns true when this failure made the peer unavailable ("upstream server
+    /// temporarily disabled").
     /// </summary>
-    public bool Passive(bool failed, int maxFails, long nowMs)
+    public bool PassiveFailure(int maxFails, long nowMs)
     {
-        if (failed)
+        var fails = Interlocked.Increment(ref _fails);
+        Interlocked.Exchange(ref _accessedMs, nowMs);
+        Interlocked.Exchange(ref _checkedMs, nowMs);
+        if (maxFails > 0 && fails == maxFails)
         {
-            var fails = Interlocked.Increment(ref _fails);
-            Interlocked.Exchange(ref _accessedMs, nowMs);
-            Interlocked.Exchange(ref _checkedMs, nowMs);
-            if (maxFails > 0 && fails == maxFails)
-            {
-                Interlocked.Increment(ref _unavail);
-                Interlocked.CompareExchange(ref _downStartMs, nowMs, -1);
-                return true;
-            }
-
-            return maxFails > 0 && fails >= maxFails;
+            Interlocked.Increment(ref _unavail);
+            Interlocked.CompareExchange(ref _downStartMs, nowMs, -1);
+            return true;
         }
 
-        if (Interlocked.Read(ref _accessedMs) < Interlocked.Read(ref _checkedMs) && Interlocked.Exchange(ref _fails, 0) != 0)
-        {
-            Recovered(nowMs);
-        }
-
-        return false;
+        return maxFails > 0 && fails >= maxFails;
     }
+
+    /// <summary>
+    /// Passive health, a successful attempt: once the window restarted after the last failure, the failure
+    /// count is cleared. Returns true when that happened and the caller must report <see cref="Recovered"/>
+    /// (the clock is read only then: a success costs no clock read).
+    /// </summary>
+    public bool PassiveSuccess() =>
+        Interlocked.Read(ref _accessedMs) < Interlocked.Read(ref _checkedMs) && Interlocked.Exchange(ref _fails, 0) != 0;
 
     /// <summary>Whether passive health keeps the peer out: max_fails failures within fail_timeout.</summary>
     public bool PassivelyFailed(int maxFails, long failTimeoutMs, long nowMs) =>

@@ -84,12 +84,12 @@ public abstract class BalancedIterator : PeerIterator
         Set = owner.Source.Current;
         List = Set.Primary;
         _remaining = Set.Tries(owner.SupportsBackup);
-        Now = owner.NowMs;
     }
 
     protected Balancer Owner { get; }
     protected PeerSet Set { get; }
     protected PeerList List { get; private set; }
+    /// <summary>The clock in milliseconds, read once per <see cref="TryNext"/> (what <see cref="Pick"/> sees).</summary>
     protected long Now { get; private set; }
 
     public override int Remaining => _remaining;
@@ -154,8 +154,14 @@ public abstract class BalancedIterator : PeerIterator
         _disabled = false;
         if (!Set.Single)
         {
-            var failed = PeerState.IsFailure(failure);
-            _disabled = peer.State.Passive(failed, peer.MaxFails, Owner.NowMs) && failed;
+            if (PeerState.IsFailure(failure))
+            {
+                _disabled = peer.State.PassiveFailure(peer.MaxFails, Owner.NowMs);
+            }
+            else if (peer.State.PassiveSuccess())
+            {
+                peer.State.Recovered(Owner.NowMs);
+            }
         }
 
         Owner.Queue?.Signal();
