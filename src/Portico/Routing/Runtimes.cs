@@ -149,18 +149,36 @@ public sealed class LocationTree
         {
             foreach (var loc in _regexes)
             {
-                var m = loc.Regex!.Match(uri);
-                if (m.Success)
+                var regex = loc.Regex!;
+                if (regex.CaptureCount == 0)
                 {
-                    current = loc;
-                    r?.SetCaptures(loc.Regex, m, uri);
-                    if (loc.Nested is { } regexNested)
+                    // No groups: nothing to keep (nginx leaves no $1..$9 after such a match), and IsMatch
+                    // allocates no Match object.
+                    if (!regex.IsMatch(uri))
                     {
-                        regexNested.Find(uri, r, ref current);
+                        continue;
                     }
 
-                    return Outcome.Final;
+                    r?.ClearCaptures();
                 }
+                else
+                {
+                    var m = regex.Match(uri);
+                    if (!m.Success)
+                    {
+                        continue;
+                    }
+
+                    r?.SetCaptures(regex, m, uri);
+                }
+
+                current = loc;
+                if (loc.Nested is { } regexNested)
+                {
+                    regexNested.Find(uri, r, ref current);
+                }
+
+                return Outcome.Final;
             }
         }
 

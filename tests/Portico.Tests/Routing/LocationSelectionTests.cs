@@ -1,3 +1,7 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Portico.Compilation;
+using Portico.Pipeline;
 using Portico.Routing;
 
 namespace Portico.Tests.Routing;
@@ -44,7 +48,7 @@ public class LocationSelectionTests
     public void NginxDocumentationExample(string uri, string expected) =>
         Assert.Equal(expected, Select(DocsExample, uri));
 
-    private static readonly ServerRuntime Mixed = TestSnapshots.Http("""
+    private static readonly RuntimeSnapshot MixedSnapshot = TestSnapshots.Http("""
         server {
             listen 8080;
             location /a/ { return 200 a;
@@ -65,7 +69,9 @@ public class LocationSelectionTests
             location /longer/ { return 200 shorter; }
             location @named { return 200 named; }
         }
-        """).Servers[0];
+        """);
+
+    private static readonly ServerRuntime Mixed = MixedSnapshot.Servers[0];
 
     [Theory]
     [InlineData("/a/", "/a/")]
@@ -96,12 +102,29 @@ public class LocationSelectionTests
         Assert.Null(Select(Mixed, "@named"));
     }
 
+    private static RequestContext Request(RuntimeSnapshot snapshot) =>
+        new(new DefaultHttpContext(), snapshot, null!, new ClientConnection(IPAddress.Loopback, 1, IPAddress.Loopback, 2));
+
     [Fact]
     public void RegexCapturesAreAvailable()
     {
-        var m = System.Text.RegularExpressions.Regex.Match("/api/v2/x", @"^/api/(v\d+)/");
-        Assert.Equal("v2", m.Groups[1].Value);
-        Assert.Equal("~^/api/(v\\d+)/", Select(Mixed, "/api/v2/x"));
+        var r = Request(MixedSnapshot);
+        var match = Mixed.Locations.Find("/api/v2/x", r);
+        Assert.Equal("~^/api/(v\\d+)/", match.Location!.Name);
+        Assert.Equal("v2", r.GetCapture(1));
+    }
+
+    [Fact]
+    public void RegexWithoutGroupsLeavesNoCapturesBehind()
+    {
+        // nginx sets r->ncaptures from the match: after a location regex without groups, $1 is empty
+        // even when an earlier regex (here the /api/ one) had set it.
+        var r = Request(MixedSnapshot);
+        Mixed.Locations.Find("/api/v2/x", r);
+        Assert.Equal("v2", r.GetCapture(1));
+        var match = Mixed.Locations.Find("/b/index.php", r);
+        Assert.Equal("~\\.php$", match.Location!.Name);
+        Assert.Null(r.GetCapture(1));
     }
 
     [Fact]
