@@ -30,6 +30,10 @@ internal sealed class Http1HeadParser
     private static readonly SearchValues<byte> Token =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
+    /// <summary>The bytes no field value or reason phrase may hold: controls other than HTAB, and DEL.</summary>
+    private static readonly SearchValues<byte> Controls = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 127]);
+
     private readonly bool _trailers;
     private readonly Http1ValueCache? _values;
     private int[] _lines = new int[4 * 16];
@@ -238,21 +242,11 @@ internal sealed class Http1HeadParser
         return -1;
     }
 
-    /// <summary>field-vchar / obs-text / SP / HTAB; the position of the first other byte.</summary>
+    /// <summary>field-vchar / obs-text / SP / HTAB; the position of the first other byte (a vectorized search).</summary>
     private static bool IsFieldText(ReadOnlySpan<byte> text, out int bad)
     {
-        for (var i = 0; i < text.Length; i++)
-        {
-            var b = text[i];
-            if ((b < 0x20 && b != (byte)'\t') || b == 0x7F)
-            {
-                bad = i;
-                return false;
-            }
-        }
-
-        bad = -1;
-        return true;
+        bad = text.IndexOfAny(Controls);
+        return bad < 0;
     }
 
     private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
