@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Portico.Config.Model;
 using Portico.Config.Syntax;
@@ -259,18 +261,48 @@ public sealed class CompiledTemplate
             return _constant;
         }
 
-        if (_parts.Length == 1)
+        var parts = _parts;
+        if (parts.Length == 1)
         {
-            return EvaluatePart(_parts[0], r, escapeCaptures);
+            return EvaluatePart(parts[0], r, escapeCaptures);
         }
 
-        var sb = new StringBuilder();
-        foreach (var p in _parts)
+        // The values are gathered first and joined once: the result is the only string made.
+        if (parts.Length <= PartValues.Length)
         {
-            sb.Append(EvaluatePart(p, r, escapeCaptures));
+            var inline = default(PartValues);
+            Span<string?> values = inline;
+            values = values[..parts.Length];
+            for (var i = 0; i < parts.Length; i++)
+            {
+                values[i] = EvaluatePart(parts[i], r, escapeCaptures);
+            }
+
+            return string.Concat(values);
         }
 
-        return sb.ToString();
+        var rented = ArrayPool<string?>.Shared.Rent(parts.Length);
+        try
+        {
+            for (var i = 0; i < parts.Length; i++)
+            {
+                rented[i] = EvaluatePart(parts[i], r, escapeCaptures);
+            }
+
+            return string.Concat(rented.AsSpan(0, parts.Length));
+        }
+        finally
+        {
+            ArrayPool<string?>.Shared.Return(rented, clearArray: true);
+        }
+    }
+
+    /// <summary>Room on the stack for the values of a template of up to eight parts.</summary>
+    [InlineArray(Length)]
+    private struct PartValues
+    {
+        public const int Length = 8;
+        private string? _first;
     }
 
     private static string EvaluatePart(in CompiledPart p, RequestContext r, bool escapeCaptures)
