@@ -560,14 +560,18 @@ public static class LogTime
 
     private static Cached Current()
     {
-        var now = Clock.GetLocalNow();
-        var second = now.ToUnixTimeSeconds();
+        // The second is read from the UTC clock: the local time (a time-zone conversion) is only made when
+        // the second changes.
+        var clock = Clock;
+        var second = clock.GetUtcNow().ToUnixTimeSeconds();
         var c = s_cached;
         if (c is not null && c.Second == second)
         {
             return c;
         }
 
+        var now = clock.GetLocalNow();
+        second = now.ToUnixTimeSeconds();
         c = new Cached(second, HttpCoreModule.FormatTimeLocal(now), now.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture));
         s_cached = c;
         return c;

@@ -170,12 +170,35 @@ public sealed class HttpCoreModule : PorticoModule
         v.RegisterPrefix("arg_", (r, name) => Arg(r.Args, name), cacheable: false);
     }
 
+    /// <summary>
+    /// $request_id: 16 bytes from the system's CSPRNG in hexadecimal, as nginx takes them from RAND_bytes.
+    /// The bytes are drawn 4 KiB at a time per thread (one getrandom() for 256 ids instead of one per id:
+    /// about 1 µs a request on this machine); each id still uses bytes no other id used.
+    /// </summary>
     public static string NewRequestId()
     {
-        Span<byte> bytes = stackalloc byte[16];
-        RandomNumberGenerator.Fill(bytes);
-        return Convert.ToHexStringLower(bytes);
+        var pool = t_randomPool ??= new byte[RandomPoolSize];
+        var offset = t_randomOffset;
+        if (offset == 0 || offset >= RandomPoolSize)
+        {
+            RandomNumberGenerator.Fill(pool);
+            offset = 0;
+        }
+
+        t_randomOffset = offset + 16;
+        var id = Convert.ToHexStringLower(pool.AsSpan(offset, 16));
+        // Used bytes are not kept around.
+        pool.AsSpan(offset, 16).Clear();
+        return id;
     }
+
+    private const int RandomPoolSize = 4096;
+
+    [ThreadStatic]
+    private static byte[]? t_randomPool;
+
+    [ThreadStatic]
+    private static int t_randomOffset;
 
     public static string FormatMsec(DateTimeOffset t) => FormatSeconds(t.ToUnixTimeMilliseconds());
 

@@ -46,6 +46,22 @@ public class CoreVariableTests
         Assert.Equal("2", HttpCoreModule.Cookie(context.Request, "b"));
     }
 
+    [Fact]
+    public void RequestIdsAreDistinctHexAcrossRefillsOfTheRandomPool()
+    {
+        // 256 ids use up one 4 KiB draw of random bytes; 1 000 cross three refills.
+        var ids = new HashSet<string>();
+        for (var i = 0; i < 1000; i++)
+        {
+            var id = HttpCoreModule.NewRequestId();
+            Assert.Matches("^[0-9a-f]{32}$", id);
+            Assert.NotEqual(new string('0', 32), id);
+            ids.Add(id);
+        }
+
+        Assert.Equal(1000, ids.Count);
+    }
+
     [Theory]
     [InlineData("/a/b?x=1", "/a/b?x=1")]
     [InlineData("/a?", "/a?")]
