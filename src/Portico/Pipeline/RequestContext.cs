@@ -123,7 +123,6 @@ public sealed class RequestContext
         Listener = listener;
         Connection = connection;
         StartTimestamp = Stopwatch.GetTimestamp();
-        StartTime = DateTimeOffset.UtcNow;
         var req = http.Features.GetRequiredFeature<IHttpRequestFeature>();
         RawTarget = req.RawTarget;
         Method = req.Method;
@@ -140,7 +139,6 @@ public sealed class RequestContext
     public LocationRuntime Location { get; set; } = null!;
 
     public long StartTimestamp { get; private set; }
-    public DateTimeOffset StartTime { get; private set; }
 
     /// <summary>The request target as sent ($request_uri).</summary>
     public string RawTarget { get; private set; } = null!;

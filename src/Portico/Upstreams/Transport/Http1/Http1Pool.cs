@@ -69,20 +69,20 @@ public sealed class Http1Pool : IDisposable
 
     internal void Exit() => Interlocked.Decrement(ref _active);
 
-    /// <summary>The most recently used idle connection that is still good, or null.</summary>
     /// <summary>Idle for less than this, a pooled connection is not polled before it is reused.</summary>
     internal static readonly TimeSpan FreshIdle = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>The most recently used idle connection that is still good, or null.</summary>
     /// <param name="mustBeLive">Poll the connection whatever its idle time: for requests that cannot be sent
     /// again once they may have reached the origin (non-idempotent methods).</param>
-    internal Http1Connection? TakeIdle(bool mustBeLive = true)
+    /// <param name="now">The attempt's start on <see cref="Time"/> (the clock is not read again).</param>
+    internal Http1Connection? TakeIdle(bool mustBeLive, long now)
     {
         if (!KeepaliveEnabled)
         {
             return null;
         }
 
-        var now = _time.GetTimestamp();
         while (true)
         {
             Http1Connection? c;
@@ -129,9 +129,9 @@ public sealed class Http1Pool : IDisposable
     }
 
     /// <summary>Gives a connection back after an exchange: kept idle when it may serve another request, else closed.</summary>
-    internal void Return(Http1Connection c, bool reusable)
+    /// <param name="now">The end of the exchange on <see cref="Time"/> (the clock is not read again).</param>
+    internal void Return(Http1Connection c, bool reusable, long now)
     {
-        var now = _time.GetTimestamp();
         if (!reusable || !KeepaliveEnabled || c.Requests >= Options.KeepaliveRequests || _time.GetElapsedTime(c.Created, now) >= Options.KeepaliveTime)
         {
             Close(c);

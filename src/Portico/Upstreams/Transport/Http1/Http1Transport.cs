@@ -76,7 +76,7 @@ public sealed class Http1Transport : IUpstreamTransport
                 var fresh = false;
                 while (true)
                 {
-                    var connection = fresh ? null : pool.TakeIdle(mustBeLive: UpstreamFailures.IsNonIdempotent(request.Method));
+                    var connection = fresh ? null : pool.TakeIdle(UpstreamFailures.IsNonIdempotent(request.Method), started);
                     var reused = connection is not null;
                     if (connection is null)
                     {
@@ -128,8 +128,9 @@ public sealed class Http1Transport : IUpstreamTransport
                         continue;
                     }
 
-                    var outcome = Classified(request, connection, result.Outcome, time, started);
-                    pool.Return(connection, result.Reusable && outcome.IsSuccess);
+                    var ended = time.GetTimestamp();
+                    var outcome = Classified(request, connection, result.Outcome, time, started, ended);
+                    pool.Return(connection, result.Reusable && outcome.IsSuccess, ended);
                     return outcome;
                 }
             }
@@ -146,10 +147,10 @@ public sealed class Http1Transport : IUpstreamTransport
     }
 
     /// <summary>Records $upstream_* of the attempt as YarpTransport does.</summary>
-    private static UpstreamOutcome Classified(UpstreamRequest request, Http1Connection? c, UpstreamOutcome outcome, TimeProvider time, long started)
+    private static UpstreamOutcome Classified(UpstreamRequest request, Http1Connection? c, UpstreamOutcome outcome, TimeProvider time, long started, long ended = 0)
     {
         var state = request.State;
-        state.ResponseTime = (long)time.GetElapsedTime(started).TotalMilliseconds;
+        state.ResponseTime = (long)time.GetElapsedTime(started, ended != 0 ? ended : time.GetTimestamp()).TotalMilliseconds;
         if (c is not null && c.HeadReceived)
         {
             state.Status = c.Status;
