@@ -338,9 +338,12 @@ public struct LogLineBuilder
     public void AppendAscii(string s)
     {
         var span = Reserve(s.Length);
-        for (var i = 0; i < s.Length; i++)
+        if (Ascii.FromUtf16(s, span, out _) != OperationStatus.Done)
         {
-            span[i] = (byte)s[i];
+            for (var i = 0; i < s.Length; i++)
+            {
+                span[i] = (byte)s[i];
+            }
         }
     }
 
@@ -354,9 +357,16 @@ public struct LogLineBuilder
     /// <summary>nginx's "%03ui".</summary>
     public void AppendStatus(int status)
     {
-        Span<byte> tmp = stackalloc byte[11];
-        status.TryFormat(tmp, out var written, "000", CultureInfo.InvariantCulture);
-        Append(tmp[..written]);
+        if ((uint)status > 999)
+        {
+            AppendNumber(status);
+            return;
+        }
+
+        var span = Reserve(3);
+        span[0] = (byte)('0' + (status / 100));
+        span[1] = (byte)('0' + (status / 10 % 10));
+        span[2] = (byte)('0' + (status % 10));
     }
 
     /// <summary>nginx's "%T.%03M": seconds and milliseconds.</summary>
@@ -410,30 +420,44 @@ public struct LogLineBuilder
     public void AppendEscapedDefault(string value)
     {
         Span<byte> utf8 = stackalloc byte[4];
-        for (var i = 0; i < value.Length; i++)
+        var i = 0;
+        while (i < value.Length)
         {
+            // The run of characters logged as they are is found with a vectorized search and copied at once.
+            var run = value.AsSpan(i).IndexOfAnyExcept(PlainLogText);
+            var end = run < 0 ? value.Length : i + run;
+            if (end > i)
+            {
+                Ascii.FromUtf16(value.AsSpan(i, end - i), Reserve(end - i), out _);
+                i = end;
+                if (i == value.Length)
+                {
+                    return;
+                }
+            }
+
             var c = value[i];
             if (c < 0x80)
             {
-                if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)
-                {
-                    AppendHexEscape((byte)c);
-                }
-                else
-                {
-                    Append((byte)c);
-                }
-
-                continue;
+                // A control, '"', '\\' or DEL.
+                AppendHexEscape((byte)c);
             }
-
-            var n = EncodeScalar(value, ref i, utf8);
-            for (var k = 0; k < n; k++)
+            else
             {
-                AppendHexEscape(utf8[k]);
+                var n = EncodeScalar(value, ref i, utf8);
+                for (var k = 0; k < n; k++)
+                {
+                    AppendHexEscape(utf8[k]);
+                }
             }
+
+            i++;
         }
     }
+
+    /// <summary>Printable ASCII but '"' and '\\': what the default log escaping leaves as it is.</summary>
+    private static readonly SearchValues<char> PlainLogText = SearchValues.Create(
+        " !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
     /// <summary>ngx_escape_json: '"' and '\' with a backslash, controls as \n \r \t \b \f or \u00XX; other bytes as they are.</summary>
     public void AppendEscapedJson(string value)
