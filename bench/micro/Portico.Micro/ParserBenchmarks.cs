@@ -132,7 +132,7 @@ public class ParserBenchmarks
     [Benchmark]
     public int ResponseHeadApp() => Head(AppHead);
 
-    /// <summary>Read, tokenize and bind the 90-line configuration (what `portico -t` does).</summary>
+    /// <summary>Read, tokenize and bind the 64-line configuration (what `portico -t` does).</summary>
     [Benchmark]
     public object ConfigLoad() => MicroConfig.Load(Config);
 
