@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Portico.Compilation;
@@ -121,25 +122,15 @@ public sealed class ClientModule : PorticoModule
     /// nginx's header name check (ngx_http_parse_header_line): letters, digits and "-" are valid, "_" only
     /// with underscores_in_headers on.
     /// </summary>
-    public static bool IsValidHeaderName(string name, bool underscores)
-    {
-        foreach (var ch in name)
-        {
-            if (ch is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-')
-            {
-                continue;
-            }
+    public static bool IsValidHeaderName(string name, bool underscores) =>
+        name.Length > 0 && name.AsSpan().IndexOfAnyExcept(underscores ? NameCharsWithUnderscore : NameChars) < 0;
 
-            if (ch == '_' && underscores)
-            {
-                continue;
-            }
+    private const string NameCharList = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-            return false;
-        }
+    /// <summary>Letters, digits and '-': what nginx accepts in a header name without underscores_in_headers.</summary>
+    private static readonly SearchValues<char> NameChars = SearchValues.Create(NameCharList);
 
-        return name.Length > 0;
-    }
+    private static readonly SearchValues<char> NameCharsWithUnderscore = SearchValues.Create(NameCharList + "_");
 
     /// <summary>
     /// What nginx does right after the location is found (ngx_http_core_find_config_handler and

@@ -424,13 +424,10 @@ public sealed class ProxyModule : PorticoModule, IServiceModule
             return r.Connection.RemoteAddressText;
         }
 
-        var sb = new System.Text.StringBuilder();
-        foreach (var line in xff)
-        {
-            sb.Append(line).Append(", ");
-        }
-
-        return sb.Append(r.Connection.RemoteAddressText).ToString();
+        // One string made: the lines and the address joined at once.
+        return xff.Count == 1
+            ? string.Concat(xff[0], ", ", r.Connection.RemoteAddressText)
+            : string.Concat(string.Join(", ", xff.ToArray()), ", ", r.Connection.RemoteAddressText);
     }
 
     public override void CompileLocation(LocationCompiler location) => ProxyCompiler.Compile(location);

@@ -46,6 +46,15 @@ public sealed class ProxyRequestHeaderTests
     }
 
     [Fact]
+    public async Task ProxyAddXForwardedFor_JoinsEveryClientLine()
+    {
+        // nginx 1.23+: every X-Forwarded-For line of the request, joined with ", ", then the client address.
+        var seen = await SeenAsync(ProxyTest.Server("location / { proxy_pass http://ORIGIN; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }"),
+            Get("/", "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2, 10.0.0.3\r\n"));
+        Assert.Equal("10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1", seen.Header("X-Forwarded-For"));
+    }
+
+    [Fact]
     public async Task EmptyValueRemovesTheHeader()
     {
         var seen = await SeenAsync(ProxyTest.Server("""
