@@ -89,6 +89,7 @@ public abstract class BalancedIterator : PeerIterator
     protected Balancer Owner { get; }
     protected PeerSet Set { get; }
     protected PeerList List { get; private set; }
+
     /// <summary>The clock in milliseconds, read once per <see cref="TryNext"/> (what <see cref="Pick"/> sees).</summary>
     protected long Now { get; private set; }
 
