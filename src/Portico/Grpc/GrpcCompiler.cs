@@ -123,8 +123,8 @@ internal static class GrpcCompiler
             State = snapshot.Services.State,
             LocationName = string.Empty,
             Headers = headers,
-            HeaderNames = names,
-            Hidden = hidden,
+            HeaderNames = new HeaderNameSet(names),
+            Hidden = new HeaderNameSet(hidden),
             // nginx's grpc module never changes buffering (no change_buffering): X-Accel-Buffering is not obeyed.
             Ignore = (s.Ignore ?? IgnoredHeaders.None) | IgnoredHeaders.XAccelBuffering,
             Redirects = null,

@@ -63,8 +63,11 @@ public sealed class ProxyLocation
 
     public required string LocationName { get; init; }
     public required CompiledHeader[] Headers { get; init; }
-    public required HashSet<string> HeaderNames { get; init; }
-    public required HashSet<string> Hidden { get; init; }
+    /// <summary>The names proxy_set_header sets (the client's headers of those names are not passed).</summary>
+    public required HeaderNameSet HeaderNames { get; init; }
+
+    /// <summary>The response headers not passed to the client (proxy_hide_header, proxy_pass_header).</summary>
+    public required HeaderNameSet Hidden { get; init; }
     public required IgnoredHeaders Ignore { get; init; }
     public required CompiledRule[]? Redirects { get; init; }
     public required CompiledRule[]? CookieDomains { get; init; }
@@ -228,8 +231,8 @@ internal static class ProxyCompiler
             State = snapshot.Services.State,
             LocationName = pass.Location,
             Headers = headers,
-            HeaderNames = names,
-            Hidden = hidden,
+            HeaderNames = new HeaderNameSet(names),
+            Hidden = new HeaderNameSet(hidden),
             Ignore = s.Ignore ?? IgnoredHeaders.None,
             Redirects = CompileRules(lc, s.Redirects),
             CookieDomains = CompileRules(lc, s.CookieDomains),
