@@ -63,11 +63,13 @@ public sealed class ProxyLocation
 
     public required string LocationName { get; init; }
     public required CompiledHeader[] Headers { get; init; }
+
     /// <summary>The names proxy_set_header sets (the client's headers of those names are not passed).</summary>
     public required HeaderNameSet HeaderNames { get; init; }
 
     /// <summary>The response headers not passed to the client (proxy_hide_header, proxy_pass_header).</summary>
     public required HeaderNameSet Hidden { get; init; }
+
     public required IgnoredHeaders Ignore { get; init; }
     public required CompiledRule[]? Redirects { get; init; }
     public required CompiledRule[]? CookieDomains { get; init; }
