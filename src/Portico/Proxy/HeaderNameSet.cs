@@ -14,7 +14,6 @@ public sealed class HeaderNameSet
     public HeaderNameSet(IEnumerable<string> names)
     {
         var distinct = new HashSet<string>(names, StringComparer.OrdinalIgnoreCase);
-        Count = distinct.Count;
         var longest = 0;
         foreach (var name in distinct)
         {
@@ -33,8 +32,6 @@ public sealed class HeaderNameSet
             (_byLength[name.Length] ??= new string[counts[name.Length]])[--counts[name.Length]] = name;
         }
     }
-
-    public int Count { get; }
 
     public bool Contains(string name)
     {

@@ -58,7 +58,7 @@ public sealed class Http1Transport : IUpstreamTransport
             var state = request.State;
             if (clientToken.IsCancellationRequested)
             {
-                return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
+                return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started, time.GetTimestamp());
             }
 
             if (!http.Response.HasStarted)
@@ -89,11 +89,11 @@ public sealed class Http1Transport : IUpstreamTransport
                             return Classified(request, null, new UpstreamOutcome
                             {
                                 Failure = e.Failure, Error = e.Message, Action = e.Action, Level = e.Level, ClientBodyStatus = e.FinalStatus ?? 0,
-                            }, time, started);
+                            }, time, started, time.GetTimestamp());
                         }
                         catch (OperationCanceledException) when (clientToken.IsCancellationRequested)
                         {
-                            return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started);
+                            return Classified(request, null, new UpstreamOutcome { Client = ClientFailure.Closed }, time, started, time.GetTimestamp());
                         }
                     }
                     else
@@ -147,10 +147,10 @@ public sealed class Http1Transport : IUpstreamTransport
     }
 
     /// <summary>Records $upstream_* of the attempt as YarpTransport does.</summary>
-    private static UpstreamOutcome Classified(UpstreamRequest request, Http1Connection? c, UpstreamOutcome outcome, TimeProvider time, long started, long ended = 0)
+    private static UpstreamOutcome Classified(UpstreamRequest request, Http1Connection? c, UpstreamOutcome outcome, TimeProvider time, long started, long ended)
     {
         var state = request.State;
-        state.ResponseTime = (long)time.GetElapsedTime(started, ended != 0 ? ended : time.GetTimestamp()).TotalMilliseconds;
+        state.ResponseTime = (long)time.GetElapsedTime(started, ended).TotalMilliseconds;
         if (c is not null && c.HeadReceived)
         {
             state.Status = c.Status;
