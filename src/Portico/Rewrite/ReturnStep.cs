@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Portico.Compilation;
@@ -55,10 +56,17 @@ public sealed class ReturnStep : ScriptStep
     private readonly int _code;
     private readonly CompiledTemplate? _text;
 
+    // A text without variables is encoded once, when the configuration is compiled.
+    private readonly byte[]? _constantBody;
+
     public ReturnStep(int code, CompiledTemplate? text)
     {
         _code = code;
         _text = text;
+        if (text is { IsConstant: true } && !ReturnSpec.IsRedirect(code))
+        {
+            _constantBody = Encoding.UTF8.GetBytes(text.Constant!);
+        }
     }
 
     public override async ValueTask<StepResult> ExecuteAsync(RequestContext r, ScriptState state)
@@ -75,6 +83,12 @@ public sealed class ReturnStep : ScriptStep
 
         // ngx_http_send_response sets the status before the text is evaluated ($status sees it).
         r.Status = _code;
+        if (_constantBody is { } constant)
+        {
+            await SendBodyAsync(r, _code, constant).ConfigureAwait(false);
+            return StepResult.With(Flow.Done);
+        }
+
         var text = _text?.Evaluate(r) ?? string.Empty;
         if (ReturnSpec.IsRedirect(_code))
         {
@@ -89,10 +103,25 @@ public sealed class ReturnStep : ScriptStep
     /// <summary>ngx_http_send_response: the text as the body, typed with default_type.</summary>
     public static async ValueTask SendTextAsync(RequestContext r, int status, string text)
     {
+        // Encoded into a pooled buffer: the response body writes copy what they are given before they return.
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        try
+        {
+            var length = Encoding.UTF8.GetBytes(text, buffer);
+            await SendBodyAsync(r, status, buffer.AsMemory(0, length)).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>ngx_http_send_response with the text already encoded.</summary>
+    private static async ValueTask SendBodyAsync(RequestContext r, int status, ReadOnlyMemory<byte> body)
+    {
         var response = r.Http.Response;
         r.Status = status;
         response.StatusCode = status;
-        var body = Encoding.UTF8.GetBytes(text);
         var noBody = status is 204 or 304 || status < 200;
         if (status is not 204 && status >= 200)
         {

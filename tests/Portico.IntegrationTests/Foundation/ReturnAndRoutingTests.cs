@@ -23,6 +23,8 @@ public class ReturnAndRoutingTests : IAsyncLifetime
                 location = /empty { return 204; }
                 location /internal/ { internal; return 200 "secret\n"; }
                 location ~ ^/re/(?<name>[a-z]+)/(\d+)$ { return 200 "name=$name id=$2\n"; }
+                location = /utf8 { return 200 "héllo ✓\n"; }
+                location = /utf8-var { return 200 "héllo $arg_x ✓\n"; }
             }
             server {
                 listen 127.0.0.1:{port};
@@ -182,6 +184,27 @@ public class ReturnAndRoutingTests : IAsyncLifetime
         Assert.EndsWith("name=abc id=7\n", raw, StringComparison.Ordinal);
         raw = await _portico.RawAsync("GET //a///b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         Assert.EndsWith("default x /a/b \n", raw, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TextIsSentAsUtf8WithItsByteLength()
+    {
+        // A constant text is encoded once for every request; a text with variables per request. Requests in
+        // flight together must each get their own text.
+        var requests = Enumerable.Range(0, 24).Select(async i =>
+        {
+            var path = i % 2 == 0 ? "/utf8" : $"/utf8-var?x=v{i}";
+            var expected = i % 2 == 0 ? "héllo ✓\n" : $"héllo v{i} ✓\n";
+            var response = await _portico.Client.GetAsync(path);
+            var bytes = await response.Content.ReadAsByteArrayAsync();
+            Assert.Equal(System.Text.Encoding.UTF8.GetBytes(expected), bytes);
+            Assert.Equal(bytes.Length, response.Content.Headers.ContentLength);
+        });
+        await Task.WhenAll(requests);
+
+        var head = await _portico.RawAsync("HEAD /utf8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        Assert.Contains("\r\nContent-Length: 11\r\n", head, StringComparison.Ordinal);
+        Assert.EndsWith("\r\n\r\n", head, StringComparison.Ordinal);
     }
 
     [Fact]
