@@ -59,6 +59,26 @@ public static class SpecialResponse
         "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
 
     /// <summary>The page body nginx sends for a status, or null for statuses without a page.</summary>
+    /// <summary>
+    /// <see cref="Body"/> as the bytes sent, made once for each status, server_tokens form and padding, and then
+    /// shared: an error page costs no allocation (a 502 storm or a 404 scan is when they are many).
+    /// </summary>
+    public static byte[]? BodyBytes(int status, ServerTokens tokens, bool padding)
+    {
+        var key = (status << 2) | (tokens == ServerTokens.Off ? 2 : 0) | (padding ? 1 : 0);
+        if (BodyCache.TryGetValue(key, out var cached))
+        {
+            return cached;
+        }
+
+        var body = Body(status, tokens, padding);
+        var bytes = body is null ? null : Encoding.ASCII.GetBytes(body);
+        BodyCache.TryAdd(key, bytes);
+        return bytes;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]?> BodyCache = new();
+
     public static string? Body(int status, ServerTokens tokens, bool padding)
     {
         if (!Pages.TryGetValue(status, out var page))
@@ -143,7 +163,7 @@ public static class SpecialResponse
         }
 
         var padding = core.MsiePadding == true && (IsMsie(ua) || IsChrome(ua));
-        var body = Body(status, core.ServerTokens ?? ServerTokens.On, padding);
+        var bytes = BodyBytes(status, core.ServerTokens ?? ServerTokens.On, padding);
 
         // nginx's special response drops these from whatever was prepared.
         var headers = response.Headers;
@@ -152,7 +172,7 @@ public static class SpecialResponse
         headers.Remove("Last-Modified");
         headers.Remove("ETag");
         response.StatusCode = WireStatus(status);
-        if (body is null)
+        if (bytes is null)
         {
             headers.ContentType = default;
             headers.ContentLength = status is 204 or 304 || status < 200 ? null : 0;
@@ -160,7 +180,6 @@ public static class SpecialResponse
             return;
         }
 
-        var bytes = Encoding.ASCII.GetBytes(body);
         headers.ContentType = "text/html";
         headers.ContentLength = bytes.Length;
         ResponseStart.Apply(r);

@@ -39,6 +39,21 @@ public class SpecialResponseTests
         Assert.DoesNotContain("padding", SpecialResponse.Body(302, ServerTokens.On, true));
     }
 
+    [Fact]
+    public void PageBytesAreMadeOnceForEachForm()
+    {
+        var on = SpecialResponse.BodyBytes(502, ServerTokens.On, false);
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(502, ServerTokens.On, false)!), on);
+        Assert.Same(on, SpecialResponse.BodyBytes(502, ServerTokens.On, false));
+
+        // Each server_tokens form and the padding have their own page.
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(502, ServerTokens.Off, false)!), SpecialResponse.BodyBytes(502, ServerTokens.Off, false));
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(502, ServerTokens.On, true)!), SpecialResponse.BodyBytes(502, ServerTokens.On, true));
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(504, ServerTokens.On, false)!), SpecialResponse.BodyBytes(504, ServerTokens.On, false));
+        Assert.Null(SpecialResponse.BodyBytes(204, ServerTokens.On, false));
+        Assert.Null(SpecialResponse.BodyBytes(204, ServerTokens.On, false));
+    }
+
     [Theory]
     [InlineData(201)]
     [InlineData(204)]
