@@ -23,6 +23,7 @@ public sealed class ProxyHandler : ContentHandler
     private static readonly RequestKey HeadersKey = new();
     private static readonly RequestKey ResponseKey = new();
     private static readonly RequestKey RequestKey = new();
+    private static readonly RequestKey IteratorKey = new();
     private readonly ProxyLocation _loc;
 
     public ProxyHandler(ProxyLocation location)
@@ -66,13 +67,15 @@ public sealed class ProxyHandler : ContentHandler
                 return r.Finish(status);
             }
 
-            iterator = group?.Balancer.Begin(r) ?? new SinglePeer(single!);
+            iterator = group?.Balancer.Begin(r, r.TakeReusable<PeerIterator>(IteratorKey)) ?? new SinglePeer(single!);
         }
         else
         {
-            iterator = group!.Balancer.Begin(r);
+            iterator = group!.Balancer.Begin(r, r.TakeReusable<PeerIterator>(IteratorKey));
         }
 
+        // The balancer's own iterator, without the tries limit: the next request on this context restarts it.
+        var balanced = iterator;
         if (loc.NextUpstreamTries > 0 || loc.NextUpstreamTimeout > TimeSpan.Zero)
         {
             iterator = new LimitedPeerIterator(iterator, loc.NextUpstreamTries, loc.NextUpstreamTimeout, loc.Time);
@@ -271,6 +274,7 @@ public sealed class ProxyHandler : ContentHandler
                         r.ReturnReusable(ResponseKey, response);
                         r.ReturnReusable(RequestKey, upstream.Release());
                         r.ReturnReusable(HeadersKey, headers);
+                        r.ReturnReusable(IteratorKey, balanced);
                     }
 
                     return Finish(r, response);

@@ -182,4 +182,7 @@ public sealed class StaticPeers : IPeerSource
 public interface IBalancer
 {
     PeerIterator Begin(Pipeline.RequestContext r);
+
+    /// <summary>As <see cref="Begin(Pipeline.RequestContext)"/>, reusing <paramref name="spare"/> where the method can.</summary>
+    PeerIterator Begin(Pipeline.RequestContext r, PeerIterator? spare) => Begin(r);
 }

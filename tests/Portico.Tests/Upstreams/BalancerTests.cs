@@ -45,6 +45,47 @@ public class BalancerTests
         Assert.Equal("a,a,b,a,c,a,a", Sequence(rr, 7));
     }
 
+    [Theory]
+    [InlineData("round robin")]
+    [InlineData("least_conn")]
+    public void ARestartedIteratorIsLikeANewOne(string method)
+    {
+        var peers = new StaticPeers([Peer("a"), Peer("b"), Peer("c", backup: true)]);
+        Balancer balancer = method == "least_conn"
+            ? new LeastConnBalancer(peers, new FakeTimeProvider())
+            : new RoundRobinBalancer(peers, new FakeTimeProvider());
+        var used = balancer.Begin(null!);
+        Assert.True(used.TryNext(out var p));
+        used.Report(p, UpstreamFailure.Error);
+        Pipeline.ReuseAssert.Dirty(used);
+
+        var restarted = balancer.Begin(null!, used);
+        Assert.Same(used, restarted);
+        Pipeline.ReuseAssert.LikeNew(restarted, balancer.Begin(null!));
+    }
+
+    [Fact]
+    public void ReusedIteratorsPickAsNewOnes()
+    {
+        var rr = new RoundRobinBalancer(new StaticPeers([Peer("a", 5), Peer("b", 1), Peer("c", 1)]), new FakeTimeProvider());
+        PeerIterator? spare = null;
+        var picks = new List<string>();
+        for (var i = 0; i < 14; i++)
+        {
+            var it = rr.Begin(null!, spare);
+            Assert.True(it.TryNext(out var p));
+            picks.Add(p.Name);
+            it.Report(p, UpstreamFailure.None);
+            spare = it;
+        }
+
+        Assert.Equal("a,a,b,a,c,a,a,a,a,b,a,c,a,a", string.Join(",", picks));
+
+        // An iterator of another method is not taken over.
+        var leastConn = new LeastConnBalancer(new StaticPeers([Peer("a")]), new FakeTimeProvider());
+        Assert.NotSame(spare, leastConn.Begin(null!, spare));
+    }
+
     [Fact]
     public void SmoothWeightedRoundRobin_3_3_1_SpreadsEvenly()
     {

@@ -58,6 +58,12 @@ public abstract class Balancer : IBalancer
     public long NowMs => Time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public abstract PeerIterator Begin(RequestContext r);
+
+    /// <summary>
+    /// <see cref="Begin(RequestContext)"/>, restarting <paramref name="spare"/> (an iterator an earlier request
+    /// finished with) instead of making a new one where the method can.
+    /// </summary>
+    public virtual PeerIterator Begin(RequestContext r, PeerIterator? spare) => Begin(r);
 }
 
 /// <summary>
@@ -80,14 +86,31 @@ public abstract class BalancedIterator : PeerIterator
 
     protected BalancedIterator(Balancer owner)
     {
+        Start(owner);
+    }
+
+    /// <summary>Makes this iterator a new one's for <paramref name="owner"/> (the peers current now).</summary>
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Owner), nameof(Set), nameof(List))]
+    protected void Start(Balancer owner)
+    {
         Owner = owner;
         Set = owner.Source.Current;
         List = Set.Primary;
         _remaining = Set.Tries(owner.SupportsBackup);
+        _mask = 0;
+        _big = null;
+        _onBackup = false;
+        _busy = false;
+        _full = false;
+        _disabled = false;
+        _started = false;
+        _cycleList = null;
+        _cyclePosition = 0;
+        Now = 0;
     }
 
-    protected Balancer Owner { get; }
-    protected PeerSet Set { get; }
+    protected Balancer Owner { get; private set; }
+    protected PeerSet Set { get; private set; }
     protected PeerList List { get; private set; }
 
     /// <summary>The clock in milliseconds, read once per <see cref="TryNext"/> (what <see cref="Pick"/> sees).</summary>
