@@ -58,7 +58,6 @@ public static class SpecialResponse
         "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" +
         "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n";
 
-    /// <summary>The page body nginx sends for a status, or null for statuses without a page.</summary>
     /// <summary>
     /// <see cref="Body"/> as the bytes sent, made once for each status, server_tokens form and padding, and then
     /// shared: an error page costs no allocation (a 502 storm or a 404 scan is when they are many).
@@ -79,6 +78,7 @@ public static class SpecialResponse
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]?> BodyCache = new();
 
+    /// <summary>The page body nginx sends for a status, or null for statuses without a page.</summary>
     public static string? Body(int status, ServerTokens tokens, bool padding)
     {
         if (!Pages.TryGetValue(status, out var page))
