@@ -184,5 +184,5 @@ public interface IBalancer
     PeerIterator Begin(Pipeline.RequestContext r);
 
     /// <summary>As <see cref="Begin(Pipeline.RequestContext)"/>, reusing <paramref name="spare"/> where the method can.</summary>
-    PeerIterator Begin(Pipeline.RequestContext r, PeerIterator? spare) => Begin(r);
+    PeerIterator Begin(Pipeline.RequestContext r, PeerIterator? spare);
 }

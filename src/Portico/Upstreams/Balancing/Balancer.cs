@@ -89,9 +89,12 @@ public abstract class BalancedIterator : PeerIterator
         Start(owner);
     }
 
-    /// <summary>Makes this iterator a new one's for <paramref name="owner"/> (the peers current now).</summary>
+    /// <summary>
+    /// Makes this iterator a new one's for <paramref name="owner"/> (the peers current now). Only for methods
+    /// whose iterator has no state of its own (round robin, least_conn): the others make a new one.
+    /// </summary>
     [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Owner), nameof(Set), nameof(List))]
-    protected void Start(Balancer owner)
+    protected internal BalancedIterator Start(Balancer owner)
     {
         Owner = owner;
         Set = owner.Source.Current;
@@ -107,6 +110,7 @@ public abstract class BalancedIterator : PeerIterator
         _cycleList = null;
         _cyclePosition = 0;
         Now = 0;
+        return this;
     }
 
     protected Balancer Owner { get; private set; }

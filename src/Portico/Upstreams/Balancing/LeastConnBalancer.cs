@@ -15,16 +15,10 @@ public sealed class LeastConnBalancer : Balancer
 
     public override PeerIterator Begin(RequestContext r) => new Iterator(this);
 
-    public override PeerIterator Begin(RequestContext r, PeerIterator? spare) => spare is Iterator reused ? reused.Restart(this) : new Iterator(this);
+    public override PeerIterator Begin(RequestContext r, PeerIterator? spare) => spare is Iterator reused ? reused.Start(this) : new Iterator(this);
 
     private sealed class Iterator(LeastConnBalancer owner) : BalancedIterator(owner)
     {
-        public Iterator Restart(LeastConnBalancer owner)
-        {
-            Start(owner);
-            return this;
-        }
-
         protected override int Pick(PeerList list)
         {
             var best = -1;

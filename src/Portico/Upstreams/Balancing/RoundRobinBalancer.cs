@@ -22,16 +22,10 @@ public sealed class RoundRobinBalancer : Balancer
 
     public override PeerIterator Begin(RequestContext r) => new Iterator(this);
 
-    public override PeerIterator Begin(RequestContext r, PeerIterator? spare) => spare is Iterator reused ? reused.Restart(this) : new Iterator(this);
+    public override PeerIterator Begin(RequestContext r, PeerIterator? spare) => spare is Iterator reused ? reused.Start(this) : new Iterator(this);
 
     private sealed class Iterator(RoundRobinBalancer owner) : BalancedIterator(owner)
     {
-        public Iterator Restart(RoundRobinBalancer owner)
-        {
-            Start(owner);
-            return this;
-        }
-
         protected override int Pick(PeerList list) => RoundRobin(list);
     }
 }
