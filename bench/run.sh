@@ -30,7 +30,10 @@ dotnet publish src/portico -c Release -o bench/work/portico-jit -nologo -v q
 # dotnet-counters reads the runtime's allocation counter for the allocations-per-request figure.
 [ -x bench/work/tools/dotnet-counters ] || dotnet tool install dotnet-counters --tool-path bench/work/tools >/dev/null 2>&1 \
   || echo "bench: dotnet-counters not installed; no allocation figure" >&2
-if [ "${PORTICO_BENCH_AOT:-1}" = "1" ]; then
+# --quick leaves the Native AOT build out (its publish alone takes about a minute); PORTICO_BENCH_AOT=1 keeps it.
+aot_default=1
+for a in "$@"; do [ "$a" = "--quick" ] && aot_default=0; done
+if [ "${PORTICO_BENCH_AOT:-$aot_default}" = "1" ]; then
   dotnet publish src/portico -c Release -r linux-x64 -p:PublishAot=true -o bench/work/portico-aot -nologo -v q \
     || echo "bench: Native AOT build failed; AOT rows are skipped" >&2
 fi
