@@ -29,7 +29,7 @@ PROXY_PORT = 18200
 TLS_PORT = 18250
 H2C_PORT = 18300
 # Every proxy listens on its own ports, so all of them run at once and the repetitions interleave.
-PROXY_KINDS = ["portico", "portico-aot", "nginx", "haproxy", "portico-dispatch", "portico-yarp"]
+PROXY_KINDS = ["portico", "portico-aot", "nginx", "haproxy", "portico-dispatch", "portico-yarp", "kestrel"]
 
 
 def proxy_ports(kind):
@@ -280,6 +280,13 @@ def _start_proxy(kind, root, tls=None, return_only=False):
             pem.write_text(pathlib.Path(tls[0]).read_text() + pathlib.Path(tls[1]).read_text())
         conf.write_text(haproxy_conf(root, pem, port=port, tls_port=tls_port, h2c_port=h2c_port))
         return Proc("haproxy", [which("haproxy"), "-f", str(conf)], PROXY_CPU, port=port)
+    if kind == "kestrel":
+        # The floor of any server built on Kestrel (bench/floor): Kestrel with Portico's socket settings
+        # answering the same 64 bytes by itself. It answers every path, so it runs in the `return` group only.
+        exe = WORK / "kestrel-floor" / "kestrel-floor"
+        if not exe.exists():
+            raise RuntimeError("%s is not built" % exe)
+        return Proc(kind, [str(exe), str(port)], PROXY_CPU, env={"DOTNET_gcServer": "0"}, port=port)
     if kind in ("portico", "portico-aot", "portico-dispatch", "portico-yarp"):
         folder = WORK / ("portico-aot" if kind == "portico-aot" else "portico-jit")
         exe = folder / "portico"
@@ -433,6 +440,8 @@ SCENARIOS = [
 SCENARIO_WARMUP = ("get_1m", "get_16m", "post_64k", "h2_tls_16", "h2c_16")
 PROXIES = ["portico", "portico-aot", "nginx", "haproxy", "direct"]
 # Also available with --proxies: portico-dispatch (hot-path switches off), portico-yarp (YARP transport).
+# "kestrel" (bench/floor: Kestrel alone, Portico's socket settings) joins the `return` group whenever Portico
+# runs and run.sh has built it.
 
 
 def make_files(root):
@@ -651,6 +660,7 @@ def main():
     scenarios = [s for s in SCENARIOS if not args.only or s[0] in args.only]
     if quick:
         scenarios = [s for s in scenarios if s[0] in ("small_get_16", "small_get_128", "post_64k", "get_1m", "return_200_16")]
+    partial_proxies = args.proxies is not None
     if args.proxies is None:
         # A quick run leaves the AOT build out unless asked for: run.sh --quick does not publish it, and a
         # folder left by an earlier full run may hold an older build.
@@ -668,11 +678,15 @@ def main():
 
     results = {}
     try:
-        run_group(proxies, [sc for sc in scenarios if sc[1] != "return"], root, tls, warmup, duration, reps, quick, results)
+        proxied = [sc for sc in scenarios if sc[1] != "return"]
+        if proxied:
+            run_group(proxies, proxied, root, tls, warmup, duration, reps, quick, results)
         # The floor of each proxy's own overhead: answering by itself.
         returns = [sc for sc in scenarios if sc[1] == "return"]
         if returns:
-            run_group([p for p in proxies if p in ("portico", "portico-aot", "portico-dispatch", "nginx")], returns, root, tls,
+            run_group([p for p in proxies if p in ("portico", "portico-aot", "portico-dispatch", "nginx")]
+                      + (["kestrel"] if "portico" in proxies and (WORK / "kestrel-floor" / "kestrel-floor").exists() else []),
+                      returns, root, tls,
                       warmup, duration, reps, quick, results, return_only=True)
     finally:
         origin.stop()
@@ -686,8 +700,8 @@ def main():
     (out_dir / "results.md").write_text(md)
     chart(out_dir, results)
     # A quick run (5 s of warm-up: the JIT build is still tiering) is a smoke test, not a measurement:
-    # "latest" keeps pointing at the newest full run.
-    if not quick:
+    # "latest" keeps pointing at the newest full run (nor does a run of some scenarios or proxies move it).
+    if not quick and not args.only and not partial_proxies:
         latest = RESULTS / "latest"
         if latest.is_symlink() or latest.exists():
             latest.unlink()

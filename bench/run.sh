@@ -27,6 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 dotnet publish src/portico -c Release -o bench/work/portico-jit -nologo -v q
+# Kestrel answering by itself with Portico's socket settings: the floor row of the `return 200` scenario.
+dotnet publish bench/floor -c Release -o bench/work/kestrel-floor -nologo -v q
 # dotnet-counters reads the runtime's allocation counter for the allocations-per-request figure.
 [ -x bench/work/tools/dotnet-counters ] || dotnet tool install dotnet-counters --tool-path bench/work/tools >/dev/null 2>&1 \
   || echo "bench: dotnet-counters not installed; no allocation figure" >&2
