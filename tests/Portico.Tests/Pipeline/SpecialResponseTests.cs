@@ -51,7 +51,7 @@ public class SpecialResponseTests
         Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(502, ServerTokens.On, true)!), SpecialResponse.BodyBytes(502, ServerTokens.On, true));
         Assert.Equal(System.Text.Encoding.ASCII.GetBytes(SpecialResponse.Body(504, ServerTokens.On, false)!), SpecialResponse.BodyBytes(504, ServerTokens.On, false));
         Assert.Null(SpecialResponse.BodyBytes(204, ServerTokens.On, false));
-        Assert.Null(SpecialResponse.BodyBytes(204, ServerTokens.On, false));
+        Assert.Null(SpecialResponse.BodyBytes(204, ServerTokens.On, false)); // a status without a page stays without one once cached
     }
 
     [Theory]
